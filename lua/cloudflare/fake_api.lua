@@ -1,0 +1,1795 @@
+-- cloudflare.fake_api: a fake Cloudflare API server (HTTP/1.1 over LuaSocket, one coroutine
+-- per connection) with a control API under /__fake/ that tests use to seed, inspect and
+-- inject faults. It must depend on nothing but LuaSocket, cjson and the Lua standard library
+-- (one optional hook: cloudflare.core.exit_with_parent), and must never crash on bad input.
+--
+-- Conventions: M.new raises on bad configuration (a programming or start-up mistake);
+-- what happens on the wire is answered with an HTTP error, never raised past a connection.
+
+local socket = require("socket")
+local cjson = require("cjson")
+
+local M = {}
+
+local NULL = cjson.null        -- JSON null, both as cjson decodes it and as we encode it
+local gettime = socket.gettime
+
+local MAX_HEAD = 64 * 1024          -- request line + headers
+local MAX_BODY = 16 * 1024 * 1024
+local IDLE_TIMEOUT = 300            -- seconds a connection may sit in one request read / write
+local LINGER_TIME = 2               -- seconds spent draining input before closing after an error
+local MAX_BATCH = 100
+local SETTING_ID = "origin_public_cloud_region"
+local SANDBOX_ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
+local INTERNAL_ERROR = "Unable to process origin_public_cloud_region request. Internal error."
+
+------------------------------------------------------------------------------------------
+-- JSON encoding. cjson.encode cannot write an empty array (it writes {}), so responses are
+-- encoded here: tables marked with ARRAY_MT are arrays, NULL is null, keys are sorted so that
+-- output is deterministic.
+------------------------------------------------------------------------------------------
+
+local ARRAY_MT = { __name = "cloudflare.fake_api.array" }
+
+local function array(t)
+  return setmetatable(t or {}, ARRAY_MT)
+end
+
+local JSON_ESCAPES = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+}
+
+local function escape_byte(c)
+  return JSON_ESCAPES[c] or string.format("\\u%04x", c:byte())
+end
+
+local function encode_string(s)
+  -- Valid UTF-8 passes through. Bytes of a string that is not valid UTF-8 (a binary request
+  -- body in the log) are written as \u00XX, i.e. read as Latin-1, so the output stays JSON.
+  local pattern = utf8.len(s) and '[%c"\\]' or '[%c"\\\128-\255]'
+  return '"' .. s:gsub(pattern, escape_byte) .. '"'
+end
+
+local function encode_number(n)
+  if math.type(n) == "integer" then
+    return string.format("%d", n)
+  end
+  if n ~= n or n == math.huge or n == -math.huge then
+    return "null"
+  end
+  local i = math.tointeger(n)          -- 1141.0 (as cjson decodes it) is written 1141
+  if i then
+    return string.format("%d", i)
+  end
+  local s = string.format("%.14g", n)
+  if tonumber(s) ~= n then
+    s = string.format("%.17g", n)
+  end
+  return s
+end
+
+-- A plain table is an array when its keys are exactly 1..n with n > 0; an empty plain
+-- table is an object, which is why arrays that may be empty must be marked with array().
+local function is_sequence(t)
+  local n = 0
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" or k < 1 then
+      return false
+    end
+    n = n + 1
+  end
+  if n == 0 then
+    return false
+  end
+  for i = 1, n do
+    if t[i] == nil then
+      return false
+    end
+  end
+  return true
+end
+
+local function encode_value(v, out, depth)
+  if depth > 100 then
+    error("JSON value nested too deeply (a cycle?)")
+  end
+  local t = type(v)
+  if v == nil or v == NULL then
+    out[#out + 1] = "null"
+  elseif t == "boolean" then
+    out[#out + 1] = v and "true" or "false"
+  elseif t == "number" then
+    out[#out + 1] = encode_number(v)
+  elseif t == "string" then
+    out[#out + 1] = encode_string(v)
+  elseif t == "table" then
+    if getmetatable(v) == ARRAY_MT or is_sequence(v) then
+      out[#out + 1] = "["
+      for i = 1, #v do
+        if i > 1 then
+          out[#out + 1] = ","
+        end
+        encode_value(v[i], out, depth + 1)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys, values = {}, {}
+      for k, val in pairs(v) do
+        local key = type(k) == "string" and k or tostring(k)
+        keys[#keys + 1] = key
+        values[key] = val
+      end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, key in ipairs(keys) do
+        if i > 1 then
+          out[#out + 1] = ","
+        end
+        out[#out + 1] = encode_string(key)
+        out[#out + 1] = ":"
+        encode_value(values[key], out, depth + 1)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error("cannot encode a " .. t .. " as JSON")
+  end
+end
+
+local function encode_json(v)
+  local out = {}
+  encode_value(v, out, 0)
+  return table.concat(out)
+end
+
+-- Decoding is cjson's. Because cjson decodes both [] and {} to an empty table, callers that
+-- need "an array" also look at the first character of the text (json_kind).
+local function decode_json(text)
+  local ok, value = pcall(cjson.decode, text)
+  if not ok then
+    return nil
+  end
+  return value
+end
+
+local function json_kind(text)
+  local c = text:match("^%s*(%S)")
+  if c == "[" then
+    return "array"
+  elseif c == "{" then
+    return "object"
+  end
+  return "other"
+end
+
+------------------------------------------------------------------------------------------
+-- IP addresses: the server's own parser and RFC 5952 formatter, deliberately independent of
+-- the client's, so that a canonicalisation bug on one side shows up in tests.
+------------------------------------------------------------------------------------------
+
+-- Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else.
+local function parse_ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then
+    return nil
+  end
+  local bytes = {}
+  for i, part in ipairs({ a, b, c, d }) do
+    if #part > 3 or (#part > 1 and part:sub(1, 1) == "0") then
+      return nil
+    end
+    local n = tonumber(part)
+    if n > 255 then
+      return nil
+    end
+    bytes[i] = n
+  end
+  return bytes
+end
+
+-- Colon-separated hex groups (1-4 digits each); the last one may be a dotted IPv4 address
+-- (two groups) when v4_tail is allowed. Returns a list of 16-bit numbers or nil.
+local function parse_groups(text, v4_tail)
+  local groups = {}
+  if text == "" then
+    return groups
+  end
+  local parts = {}
+  for part in (text .. ":"):gmatch("([^:]*):") do
+    parts[#parts + 1] = part
+  end
+  for i, part in ipairs(parts) do
+    if v4_tail and i == #parts and part:find(".", 1, true) then
+      local q = parse_ipv4(part)
+      if not q then
+        return nil
+      end
+      groups[#groups + 1] = q[1] * 256 + q[2]
+      groups[#groups + 1] = q[3] * 256 + q[4]
+    elseif part:match("^%x%x?%x?%x?$") then
+      groups[#groups + 1] = tonumber(part, 16)
+    else
+      return nil                       -- empty part (stray ':'), too long, not hex, '%zone'
+    end
+  end
+  return groups
+end
+
+local function parse_ipv6(s)
+  if s:find("%", 1, true) then
+    return nil                         -- zone ids (fe80::1%eth0) are not origin addresses
+  end
+  local dc = s:find("::", 1, true)
+  if not dc then
+    local groups = parse_groups(s, true)
+    if not groups or #groups ~= 8 then
+      return nil
+    end
+    return groups
+  end
+  if s:find("::", dc + 1, true) then
+    return nil                         -- two '::' (this also rejects ':::')
+  end
+  -- Only the part after '::' can end the address, so only it may carry the IPv4 tail.
+  local head = parse_groups(s:sub(1, dc - 1), false)
+  local tail = parse_groups(s:sub(dc + 2), true)
+  if not head or not tail or #head + #tail > 7 then
+    return nil                         -- '::' stands for at least one zero group
+  end
+  local groups = head
+  for _ = 1, 8 - #head - #tail do
+    groups[#groups + 1] = 0
+  end
+  for _, g in ipairs(tail) do
+    groups[#groups + 1] = g
+  end
+  return groups
+end
+
+local function format_ipv6(g)
+  if g[1] == 0 and g[2] == 0 and g[3] == 0 and g[4] == 0 and g[5] == 0 and g[6] == 0xffff then
+    -- RFC 5952 section 5: IPv4-mapped addresses keep the dotted tail.
+    return string.format("::ffff:%d.%d.%d.%d", g[7] >> 8, g[7] & 0xff, g[8] >> 8, g[8] & 0xff)
+  end
+  -- The longest run of two or more zero groups becomes '::'; on a tie the first one wins
+  -- (strict '>' below); a lone zero group stays '0'.
+  local best_start, best_len = nil, 1
+  local i = 1
+  while i <= 8 do
+    if g[i] == 0 then
+      local j = i
+      while j <= 8 and g[j] == 0 do
+        j = j + 1
+      end
+      if j - i > best_len then
+        best_start, best_len = i, j - i
+      end
+      i = j
+    else
+      i = i + 1
+    end
+  end
+  local hex = {}
+  for k = 1, 8 do
+    hex[k] = string.format("%x", g[k])
+  end
+  if not best_start then
+    return table.concat(hex, ":")
+  end
+  return table.concat(hex, ":", 1, best_start - 1) .. "::"
+    .. table.concat(hex, ":", best_start + best_len, 8)
+end
+
+-- The canonical text of an IP address, or nil when the string is not one.
+local function canonical_ip(s)
+  if type(s) ~= "string" or #s == 0 or #s > 64 then
+    return nil
+  end
+  if s:find(":", 1, true) then
+    local groups = parse_ipv6(s)
+    return groups and format_ipv6(groups)
+  end
+  local b = parse_ipv4(s)
+  return b and string.format("%d.%d.%d.%d", b[1], b[2], b[3], b[4])
+end
+
+------------------------------------------------------------------------------------------
+-- Small helpers
+------------------------------------------------------------------------------------------
+
+local function rfc3339_now()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+
+local function http_date()
+  return os.date("!%a, %d %b %Y %H:%M:%S GMT")
+end
+
+local function valid_zone_id(id)
+  return #id >= 1 and #id <= 32 and id:match("^[0-9A-Za-z]+$") ~= nil
+end
+
+local function percent_decode(s)
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+local function has_token(list, token)
+  for t in list:lower():gmatch("[^,%s]+") do
+    if t == token then
+      return true
+    end
+  end
+  return false
+end
+
+-- Validation helpers: invalid() raises a marked error that validated() turns into nil, msg;
+-- any other error is a bug and propagates.
+local function invalid(fmt, ...)
+  error({ invalid = string.format(fmt, ...) }, 0)
+end
+
+local function validated(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then
+    return res
+  end
+  if type(res) == "table" and res.invalid then
+    return nil, res.invalid
+  end
+  error(res, 0)
+end
+
+local function absent(v)
+  return v == nil or v == NULL
+end
+
+local function check_list(v, what)
+  if type(v) ~= "table" or (next(v) ~= nil and not is_sequence(v)) then
+    invalid("%s must be a JSON array", what)
+  end
+  return v
+end
+
+local function check_string(v, what, nonempty)
+  if type(v) ~= "string" or (nonempty and v == "") then
+    invalid("%s must be a%s string", what, nonempty and " non-empty" or "")
+  end
+  return v
+end
+
+local function check_int(v, what, min, max)
+  if absent(v) then
+    return nil
+  end
+  local n = type(v) == "number" and math.tointeger(v)
+  if not n or n < min or (max and n > max) then
+    invalid("%s must be an integer %s", what, max and ("from " .. min .. " to " .. max) or (">= " .. min))
+  end
+  return n
+end
+
+------------------------------------------------------------------------------------------
+-- Zone state. A zone is { id =, mappings = { {ip=, region=, vendor=, modified_on=}, ... },
+-- modified_on = }; mappings keep their insertion order.
+------------------------------------------------------------------------------------------
+
+-- One mapping from its JSON object (seed file, PUT /__fake/zones/...). Accepts the address
+-- as "origin-ip", "origin_ip" or "ip".
+local function mapping_from_object(obj, where, default_time)
+  if type(obj) ~= "table" then
+    invalid("%s is not a JSON object", where)
+  end
+  local text = obj["origin-ip"]
+  if absent(text) then
+    text = obj.origin_ip
+  end
+  if absent(text) then
+    text = obj.ip
+  end
+  check_string(text, where .. ': "origin-ip" (or "ip")')
+  local ip = canonical_ip(text)
+  if not ip then
+    invalid("%s: invalid IP address '%s'", where, text)
+  end
+  local modified_on = obj.modified_on
+  if absent(modified_on) then
+    modified_on = default_time
+  end
+  return {
+    ip = ip,
+    region = check_string(obj.region, where .. ": region", true),
+    vendor = check_string(obj.vendor, where .. ": vendor", true),
+    modified_on = check_string(modified_on, where .. ": modified_on", true),
+  }
+end
+
+local function mappings_from_list(list, where, default_time)
+  check_list(list, where)
+  local mappings, seen = {}, {}
+  for i, obj in ipairs(list) do
+    local m = mapping_from_object(obj, string.format("%s item %d", where, i), default_time)
+    if seen[m.ip] then
+      invalid("%s item %d: duplicate IP address %s", where, i, m.ip)
+    end
+    seen[m.ip] = true
+    mappings[#mappings + 1] = m
+  end
+  return mappings
+end
+
+local function new_zone(id, mappings)
+  local latest
+  for _, m in ipairs(mappings) do
+    if not latest or m.modified_on > latest then
+      latest = m.modified_on
+    end
+  end
+  return { id = id, mappings = mappings, modified_on = latest }
+end
+
+local function copy_mappings(mappings)
+  local out = {}
+  for i, m in ipairs(mappings) do
+    out[i] = { ip = m.ip, region = m.region, vendor = m.vendor, modified_on = m.modified_on }
+  end
+  return out
+end
+
+local function zone_find(zone, ip)
+  for i, m in ipairs(zone.mappings) do
+    if m.ip == ip then
+      return i, m
+    end
+  end
+  return nil
+end
+
+-- The control API's view of a zone (always with the hyphenated key).
+local function zone_listing(zone)
+  local out = array()
+  for i, m in ipairs(zone and zone.mappings or {}) do
+    out[i] = { ["origin-ip"] = m.ip, region = m.region, vendor = m.vendor, modified_on = m.modified_on }
+  end
+  return out
+end
+
+-- Normalises a seed ({"zones": {"<id>": [mapping, ...]}}) into { [id] = mappings }.
+local function load_seed(seed, source)
+  return validated(function()
+    if type(seed) ~= "table" or type(seed.zones) ~= "table" then
+      invalid('%s: expected an object {"zones": {"<zone_id>": [...]}}', source)
+    end
+    local zones = {}
+    for id, list in pairs(seed.zones) do
+      if type(id) ~= "string" or not valid_zone_id(id) then
+        invalid("%s: invalid zone id '%s' (1 to 32 letters or digits)", source, tostring(id))
+      end
+      zones[id] = mappings_from_list(list, source .. ": zone " .. id, rfc3339_now())
+    end
+    return zones
+  end)
+end
+
+local function sandbox_seed()
+  local rows = {
+    { "192.0.2.1", "aws", "us-east-1", "2026-01-05T09:00:00Z" },
+    { "192.0.2.2", "aws", "us-east-1", "2026-01-05T09:00:00Z" },
+    { "192.0.2.3", "aws", "us-west-2", "2026-01-06T10:15:00Z" },
+    { "198.51.100.10", "gcp", "us-central1", "2026-01-07T11:30:00Z" },
+    { "198.51.100.11", "gcp", "europe-west1", "2026-01-07T11:31:00Z" },
+    { "2001:db8::1", "gcp", "us-central1", "2026-01-08T08:00:00Z" },
+    { "2001:db8::2", "azure", "eastus", "2026-01-09T14:45:00Z" },
+    { "2001:db8:0:1::10", "azure", "westeurope", "2026-01-09T14:46:00Z" },
+    { "203.0.113.5", "oci", "us-ashburn-1", "2026-01-10T16:20:00Z" },
+    { "203.0.113.6", "oci", "eu-frankfurt-1", "2026-01-10T16:21:00Z" },
+    { "198.51.100.12", "azure", "northeurope", "2026-01-11T12:00:00Z" },
+    { "2001:db8:0:2::20", "aws", "eu-west-1", "2026-01-12T07:05:00Z" },
+  }
+  local list = array()
+  for i, r in ipairs(rows) do
+    list[i] = { ["origin-ip"] = r[1], vendor = r[2], region = r[3], modified_on = r[4] }
+  end
+  return { zones = { [SANDBOX_ZONE] = list } }
+end
+
+local function read_seed_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    error("cannot read seed file: " .. tostring(err), 0)
+  end
+  local text = f:read("a")
+  f:close()
+  local seed = decode_json(text or "")
+  if seed == nil then
+    error("seed file " .. path .. " is not valid JSON", 0)
+  end
+  return seed
+end
+
+------------------------------------------------------------------------------------------
+-- Cloudflare envelopes and the API routes
+------------------------------------------------------------------------------------------
+
+local function ok(result)
+  return 200, { success = true, errors = array(), messages = array(), result = result }
+end
+
+local function fail_with(status, errors)
+  return status, { success = false, errors = array(errors), messages = array(), result = NULL }
+end
+
+local function fail(status, code, message)
+  return fail_with(status, { { code = code, message = message } })
+end
+
+-- The "setting" shape shared by every endpoint of the family except supported_regions.
+local function setting(value, modified_on)
+  return { id = SETTING_ID, editable = true, modified_on = modified_on or NULL, value = value }
+end
+
+-- DELETE /zones/{zone_id}/cache/origin_cloud_regions/batch, body ["ip", ...] (1..100).
+local function bulk_delete(req, zone)
+  local body = req.body
+  local items = decode_json(body)
+  local problem
+  if items == nil then
+    problem = "the body is not valid JSON"
+  elseif type(items) ~= "table" or json_kind(body) ~= "array" then
+    problem = "expected a JSON array of IP address strings"
+  elseif #items == 0 then
+    problem = "the array is empty; send 1 to 100 IP addresses"
+  elseif #items > MAX_BATCH then
+    problem = string.format("%d items; at most %d IP addresses per request", #items, MAX_BATCH)
+  else
+    for i, v in ipairs(items) do
+      if type(v) ~= "string" then
+        problem = string.format("item %d of the array is not a string", i)
+        break
+      end
+    end
+  end
+  if problem then
+    return fail(400, 1198, "Invalid request body: " .. problem)
+  end
+
+  local key = req.wire_key
+  local succeeded, failed = array(), array()
+  for _, text in ipairs(items) do
+    local ip = canonical_ip(text)
+    local index = ip and zone_find(zone, ip)
+    if not ip then
+      failed[#failed + 1] = { [key] = text, error = "invalid IP address" }
+    elseif not index then
+      -- also the second occurrence of an IP listed twice: it is gone by then
+      failed[#failed + 1] = { [key] = ip, error = "mapping not found" }
+    else
+      local m = table.remove(zone.mappings, index)
+      succeeded[#succeeded + 1] = { [key] = ip, region = m.region, vendor = m.vendor }
+    end
+  end
+  local modified_on
+  if #succeeded > 0 then
+    modified_on = req.now
+    zone.modified_on = modified_on
+  end
+  return ok(setting({ succeeded = succeeded, failed = failed }, modified_on))
+end
+
+-- API routes, tried in order. `path` is a Lua pattern matched against the path after
+-- /client/v4; its first capture is the zone id, further captures are percent-decoded into
+-- req.params. A handler(req, zone) returns status, envelope (use ok/fail/setting); req has
+-- method, path, query, headers, body, params, now (RFC 3339), wire_key and server.
+local API_ROUTES = {
+  { path = "^/zones/([^/]*)/cache/origin_cloud_regions/batch$", methods = { DELETE = bulk_delete } },
+}
+
+------------------------------------------------------------------------------------------
+-- Faults
+------------------------------------------------------------------------------------------
+
+local FAULT_FIELDS = {
+  match = true, skip = true, times = true, status = true, errors = true, body = true,
+  content_type = true, delay = true, drop = true, malformed = true, truncate = true,
+  headers = true, body_override = true,
+}
+
+local HEADER_NAME = "^[%w!#$%%&'*+.^_`|~-]+$"
+
+local function normalize_fault(raw, where)
+  if type(raw) ~= "table" or (next(raw) ~= nil and is_sequence(raw)) then
+    invalid("%s is not a JSON object", where)
+  end
+  for k in pairs(raw) do
+    if not FAULT_FIELDS[k] then
+      invalid("%s: unknown field '%s'", where, tostring(k))
+    end
+  end
+  local f = {}
+  if not absent(raw.match) then
+    local m = raw.match
+    if type(m) ~= "table" then
+      invalid("%s: match must be an object", where)
+    end
+    for k in pairs(m) do
+      if k ~= "method" and k ~= "path" then
+        invalid("%s: match: unknown field '%s'", where, tostring(k))
+      end
+    end
+    if not absent(m.method) then
+      f.method = check_string(m.method, where .. ": match.method", true):upper()
+    end
+    if not absent(m.path) then
+      f.path = check_string(m.path, where .. ": match.path", true)
+      local good, err = pcall(string.find, "", f.path)
+      if not good then
+        invalid("%s: match.path is not a valid Lua pattern: %s", where, tostring(err))
+      end
+    end
+  end
+  f.skip = check_int(raw.skip, where .. ": skip", 0) or 0
+  f.times = check_int(raw.times, where .. ": times", 1) or 1
+  f.status = check_int(raw.status, where .. ": status", 200, 599)
+  if not absent(raw.errors) then
+    f.errors = array()
+    for i, e in ipairs(check_list(raw.errors, where .. ": errors")) do
+      local w = string.format("%s: errors[%d]", where, i)
+      if type(e) ~= "table" then
+        invalid("%s must be an object {code, message}", w)
+      end
+      local code = check_int(e.code, w .. ".code", 0)
+      if not code then
+        invalid("%s.code is required", w)
+      end
+      f.errors[i] = { code = code, message = absent(e.message) and "" or check_string(e.message, w .. ".message") }
+      if not absent(e.documentation_url) then
+        f.errors[i].documentation_url = check_string(e.documentation_url, w .. ".documentation_url")
+      end
+    end
+  end
+  for _, k in ipairs({ "body", "content_type", "body_override" }) do
+    if not absent(raw[k]) then
+      f[k] = check_string(raw[k], where .. ": " .. k)
+    end
+  end
+  if not absent(raw.delay) then
+    local d = raw.delay
+    if type(d) ~= "number" or d ~= d or d < 0 or d == math.huge then
+      invalid("%s: delay must be a number of seconds >= 0", where)
+    end
+    f.delay = d
+  end
+  if not absent(raw.drop) then
+    if raw.drop ~= "before" and raw.drop ~= "after" then
+      invalid('%s: drop must be "before" or "after"', where)
+    end
+    f.drop = raw.drop
+  end
+  for _, k in ipairs({ "malformed", "truncate" }) do
+    if not absent(raw[k]) then
+      if type(raw[k]) ~= "boolean" then
+        invalid("%s: %s must be true or false", where, k)
+      end
+      f[k] = raw[k] or nil
+    end
+  end
+  if not absent(raw.headers) then
+    if type(raw.headers) ~= "table" or is_sequence(raw.headers) then
+      invalid("%s: headers must be an object {name: value}", where)
+    end
+    f.headers = {}
+    for name, value in pairs(raw.headers) do
+      if type(name) ~= "string" or not name:match(HEADER_NAME) then
+        invalid("%s: headers: invalid header name '%s'", where, tostring(name))
+      end
+      if type(value) == "number" then
+        value = encode_number(value)
+      elseif type(value) ~= "string" or value:find("[\r\n]") then
+        invalid("%s: headers: the value of '%s' must be a one-line string", where, name)
+      end
+      f.headers[name] = value
+    end
+  end
+  if f.body and f.errors then
+    invalid("%s: give either body or errors, not both", where)
+  end
+  if f.body_override and (f.body or f.errors) then
+    invalid("%s: body_override replaces the real response; it cannot go with body or errors", where)
+  end
+  -- A fault that defines the response itself answers without touching state.
+  f.synthetic = f.body ~= nil or f.errors ~= nil
+    or (f.status ~= nil and not f.body_override and not f.malformed)
+  return f
+end
+
+-- What GET /__fake/faults shows: the fault as normalised, with its remaining skip/times.
+local function fault_view(f)
+  local v = {
+    id = f.id, skip = f.skip, times = f.times, status = f.status, errors = f.errors,
+    body = f.body, content_type = f.content_type, body_override = f.body_override,
+    delay = f.delay, drop = f.drop, malformed = f.malformed, truncate = f.truncate,
+    headers = f.headers,
+  }
+  if f.method or f.path then
+    v.match = { method = f.method, path = f.path }
+  end
+  return v
+end
+
+local function fault_matches(f, req)
+  return (not f.method or f.method == req.method) and (not f.path or req.path:find(f.path) ~= nil)
+end
+
+local DEFAULT_FAULT_ERRORS = {
+  [429] = { code = 971, message = "Please wait and consider throttling your request speed" },
+}
+
+local function fault_response(f)
+  if f.body then
+    return { status = f.status or 200, body = f.body, content_type = f.content_type }
+  end
+  local status = f.status or 500
+  local errors = f.errors
+    or { DEFAULT_FAULT_ERRORS[status] or { code = 1141, message = INTERNAL_ERROR } }
+  local _, env = fail_with(status, errors)
+  return { status = status, body = encode_json(env), content_type = f.content_type }
+end
+
+-- Half of the body plus something no JSON parser accepts.
+local function garble(body)
+  return body:sub(1, #body // 2) .. "#<garbage>"
+end
+
+------------------------------------------------------------------------------------------
+-- Options that the control API may change at run time
+------------------------------------------------------------------------------------------
+
+local function copy_options(o)
+  local tokens = {}
+  for i, t in ipairs(o.tokens) do
+    tokens[i] = t
+  end
+  return { wire_key = o.wire_key, latency = o.latency, tokens = tokens, email = o.email, key = o.key }
+end
+
+local function options_view(o)
+  local v = copy_options(o)
+  v.tokens = array(v.tokens)
+  v.email = v.email or NULL
+  v.key = v.key or NULL
+  return v
+end
+
+-- Returns the options after applying patch (a decoded JSON object); raises invalid().
+local function patch_options(current, patch)
+  if type(patch) ~= "table" or (next(patch) ~= nil and is_sequence(patch)) then
+    invalid("expected a JSON object of options")
+  end
+  local o = copy_options(current)
+  for k, v in pairs(patch) do
+    if k == "wire_key" then
+      if v ~= "origin-ip" and v ~= "origin_ip" then
+        invalid('wire_key must be "origin-ip" or "origin_ip"')
+      end
+      o.wire_key = v
+    elseif k == "latency" then
+      if type(v) ~= "number" or v ~= v or v < 0 or v == math.huge then
+        invalid("latency must be a number of seconds >= 0")
+      end
+      o.latency = v
+    elseif k == "tokens" then
+      o.tokens = {}
+      for i, t in ipairs(check_list(v, "tokens")) do
+        o.tokens[i] = check_string(t, "tokens[" .. i .. "]", true)
+      end
+    elseif k == "email" or k == "key" then
+      o[k] = not absent(v) and check_string(v, k, true) or nil
+    else
+      invalid("unknown option '%s' (known: wire_key, latency, tokens, email, key)", tostring(k))
+    end
+  end
+  return o
+end
+
+------------------------------------------------------------------------------------------
+-- The control API (/__fake/...). A handler(server, req, captures...) returns status, value
+-- and optionally "shutdown"; value is encoded as JSON. Errors are {"ok":false,"error":...}.
+------------------------------------------------------------------------------------------
+
+local function ctl_error(status, message)
+  return status, { ok = false, error = message }
+end
+
+local function decode_body(req, kind)
+  local v = decode_json(req.body)
+  if v == nil then
+    return nil, "request body is not valid JSON"
+  end
+  if kind and (type(v) ~= "table" or json_kind(req.body) ~= kind) then
+    return nil, "request body must be a JSON " .. kind
+  end
+  return v
+end
+
+local CONTROL_ROUTES = {
+  { path = "^/__fake/requests$", methods = {
+    GET = function(server)
+      return 200, server.requests
+    end,
+    DELETE = function(server)
+      local n = #server.requests
+      server.requests = array()
+      return 200, { ok = true, cleared = n }
+    end,
+  } },
+  { path = "^/__fake/zones$", methods = {
+    GET = function(server)
+      local all = {}
+      for id, zone in pairs(server.zones) do
+        all[id] = zone_listing(zone)
+      end
+      return 200, all
+    end,
+  } },
+  { path = "^/__fake/zones/([^/]*)$", methods = {
+    GET = function(server, _, id)
+      return 200, zone_listing(server.zones[id])
+    end,
+    PUT = function(server, req, id)
+      if not valid_zone_id(id) then
+        return ctl_error(400, "invalid zone id '" .. id .. "' (1 to 32 letters or digits)")
+      end
+      local list, err = decode_body(req, "array")
+      if not list then
+        return ctl_error(400, err)
+      end
+      local mappings, problem = validated(mappings_from_list, list, "zone " .. id, rfc3339_now())
+      if not mappings then
+        return ctl_error(400, problem)
+      end
+      server.zones[id] = new_zone(id, mappings)
+      return 200, zone_listing(server.zones[id])
+    end,
+  } },
+  { path = "^/__fake/faults$", methods = {
+    GET = function(server)
+      local out = array()
+      for i, f in ipairs(server.faults) do
+        out[i] = fault_view(f)
+      end
+      return 200, out
+    end,
+    POST = function(server, req)
+      local v, err = decode_body(req)
+      if v == nil then
+        return ctl_error(400, err)
+      end
+      local list = json_kind(req.body) == "array" and v or { v }
+      local added, ids = {}, array()
+      for i, raw in ipairs(list) do
+        local f, problem = validated(normalize_fault, raw, "fault " .. i)
+        if not f then
+          return ctl_error(400, problem)   -- nothing queued unless all are valid
+        end
+        added[i] = f
+      end
+      for _, f in ipairs(added) do
+        server.next_fault_id = server.next_fault_id + 1
+        f.id = server.next_fault_id
+        server.faults[#server.faults + 1] = f
+        ids[#ids + 1] = f.id
+      end
+      return 200, { ok = true, added = #added, ids = ids, pending = #server.faults }
+    end,
+    DELETE = function(server)
+      local n = #server.faults
+      server.faults = {}
+      return 200, { ok = true, cleared = n }
+    end,
+  } },
+  { path = "^/__fake/options$", methods = {
+    GET = function(server)
+      return 200, options_view(server.options)
+    end,
+    PUT = function(server, req)
+      local patch, err = decode_body(req, "object")
+      if patch == nil then
+        return ctl_error(400, err)
+      end
+      local o, problem = validated(patch_options, server.options, patch)
+      if not o then
+        return ctl_error(400, problem)
+      end
+      server.options = o
+      return 200, options_view(o)
+    end,
+  } },
+  { path = "^/__fake/reset$", methods = {
+    POST = function(server)
+      server:reset()
+      return 200, { ok = true }
+    end,
+  } },
+  { path = "^/__fake/shutdown$", methods = {
+    POST = function()
+      return 200, { ok = true }, "shutdown"
+    end,
+  } },
+}
+
+------------------------------------------------------------------------------------------
+-- HTTP
+------------------------------------------------------------------------------------------
+
+local REASONS = {
+  [100] = "Continue", [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
+  [301] = "Moved Permanently", [302] = "Found", [304] = "Not Modified",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
+  [411] = "Length Required", [413] = "Content Too Large", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
+  [504] = "Gateway Timeout", [520] = "Web Server Returned an Unknown Error",
+  [521] = "Web Server Is Down", [522] = "Connection Timed Out", [524] = "A Timeout Occurred",
+}
+
+-- Inside a connection coroutine: park until the socket is ready (true) or the deadline
+-- passes (false), or sleep until a time. The scheduler in Server:step does the waking.
+local function wait_readable(sock, deadline)
+  return coroutine.yield("read", sock, deadline)
+end
+
+local function wait_writable(sock, deadline)
+  return coroutine.yield("write", sock, deadline)
+end
+
+local function sleep_until(t)
+  coroutine.yield("sleep", t)
+end
+
+------------------------------------------------------------------------------------------
+-- The server
+------------------------------------------------------------------------------------------
+
+local Server = {}
+Server.__index = Server
+
+-- opts: host, port, sandbox (bool), seed (table shaped like a seed file), seed_file (path),
+-- tokens (array), email, key, latency (seconds), quiet (bool). Raises on bad values.
+function M.new(opts)
+  opts = opts or {}
+  local self = setmetatable({}, Server)
+  self.host = opts.host or "127.0.0.1"
+  self.port = opts.port or 0
+  self.quiet = opts.quiet and true or false
+
+  local seed_zones = {}
+  local function merge(seed, source)
+    local zones, err = load_seed(seed, source)
+    if not zones then
+      error(err, 0)
+    end
+    for id, mappings in pairs(zones) do
+      seed_zones[id] = mappings
+    end
+  end
+  if opts.sandbox then
+    merge(sandbox_seed(), "sandbox seed")
+  end
+  if opts.seed then
+    merge(opts.seed, "seed")
+  end
+  if opts.seed_file then
+    merge(read_seed_file(opts.seed_file), opts.seed_file)
+  end
+  self.seed_zones = seed_zones
+
+  local tokens, email, key = opts.tokens, opts.email, opts.key
+  if tokens == nil and email == nil and key == nil then
+    tokens, email, key = { "test-token" }, "test@example.com", "test-key"
+  end
+  local initial, err = validated(patch_options,
+    { wire_key = "origin-ip", latency = 0, tokens = {} },
+    { wire_key = opts.wire_key, latency = opts.latency, tokens = tokens, email = email, key = key })
+  if not initial then
+    error(err, 0)
+  end
+  self.initial_options = initial
+
+  self.next_conn_id, self.next_seq, self.next_fault_id = 0, 0, 0
+  self.ray_prefix, self.ray_count = math.random(0, 0xffffffff), 0
+  self.readers, self.writers, self.sleepers, self.conns = {}, {}, {}, {}
+  self.stopped = false
+  self:reset()
+  return self
+end
+
+-- Back to the initial seed and start-up options; request log and faults cleared.
+function Server:reset()
+  self.zones = {}
+  for id, mappings in pairs(self.seed_zones) do
+    self.zones[id] = new_zone(id, copy_mappings(mappings))
+  end
+  self.requests = array()
+  self.faults = {}
+  self.options = copy_options(self.initial_options)
+end
+
+function Server:_log(fmt, ...)
+  if not self.quiet then
+    io.stderr:write("fake-api: ", string.format(fmt, ...), "\n")
+  end
+end
+
+function Server:_new_ray()
+  self.ray_count = self.ray_count + 1
+  return string.format("%08x%08x-FAKE", self.ray_prefix, self.ray_count & 0xffffffff)
+end
+
+-- Binds the listening socket. Returns host, port, or nil, message.
+function Server:listen()
+  if self.listener then
+    return self.bound_host, self.bound_port
+  end
+  local sock, err = socket.bind(self.host, self.port, 128)
+  if not sock then
+    return nil, string.format("cannot listen on %s port %s: %s", self.host, tostring(self.port), tostring(err))
+  end
+  sock:settimeout(0)
+  local host, port = sock:getsockname()
+  self.listener = sock
+  self.bound_host, self.bound_port = host, math.tointeger(tonumber(port))
+  return self.bound_host, self.bound_port
+end
+
+-- Runs until POST /__fake/shutdown (or server.stopped is set), then closes everything.
+function Server:serve()
+  if not self.listener then
+    local host, err = self:listen()
+    if not host then
+      return nil, err
+    end
+  end
+  while not self.stopped do
+    self:step(5)
+  end
+  self:close()
+  return true
+end
+
+function Server:close()
+  self.stopped = true
+  for conn in pairs(self.conns) do
+    conn.sock:close()
+  end
+  self.conns, self.readers, self.writers, self.sleepers = {}, {}, {}, {}
+  if self.listener then
+    self.listener:close()
+    self.listener = nil
+  end
+end
+
+function Server:_close_conn(conn)
+  self.readers[conn.sock] = nil
+  self.writers[conn.sock] = nil
+  self.conns[conn] = nil
+  conn.sock:close()
+end
+
+-- Resumes a connection coroutine and files it under whatever it waits for next.
+function Server:_resume(conn, ...)
+  local good, op, a, b = coroutine.resume(conn.co, ...)
+  if not good then
+    self:_log("connection %d: internal error: %s", conn.id, debug.traceback(conn.co, tostring(op)))
+    self:_close_conn(conn)
+  elseif coroutine.status(conn.co) == "dead" then
+    self:_close_conn(conn)
+  elseif op == "read" then
+    self.readers[a] = { conn = conn, deadline = b }
+  elseif op == "write" then
+    self.writers[a] = { conn = conn, deadline = b }
+  elseif op == "sleep" then
+    self.sleepers[#self.sleepers + 1] = { conn = conn, wake = a }
+  else
+    self:_log("connection %d: unexpected yield %s", conn.id, tostring(op))
+    self:_close_conn(conn)
+  end
+end
+
+function Server:_accept_all()
+  while true do
+    local sock = self.listener:accept()
+    if not sock then
+      return
+    end
+    sock:settimeout(0)
+    sock:setoption("tcp-nodelay", true)
+    self.next_conn_id = self.next_conn_id + 1
+    local conn = { id = self.next_conn_id, sock = sock, buf = "" }
+    conn.co = coroutine.create(function()
+      self:_serve_connection(conn)
+    end)
+    self.conns[conn] = true
+    self:_resume(conn)
+  end
+end
+
+-- One scheduler iteration: wait up to `timeout` seconds (nil: until something happens) for
+-- a socket event or a timer, then run every coroutine that can proceed.
+function Server:step(timeout)
+  if not self.listener then
+    error("step() before listen()", 2)
+  end
+  local now = gettime()
+  local wait = timeout
+  local function until_(t)
+    local d = math.max(t - now, 0)
+    if not wait or d < wait then
+      wait = d
+    end
+  end
+  for _, s in ipairs(self.sleepers) do
+    until_(s.wake)
+  end
+  local recvt, sendt = { self.listener }, {}
+  for sock, w in pairs(self.readers) do
+    recvt[#recvt + 1] = sock
+    until_(w.deadline)
+  end
+  for sock, w in pairs(self.writers) do
+    sendt[#sendt + 1] = sock
+    until_(w.deadline)
+  end
+
+  local readable, writable = socket.select(recvt, sendt, wait)
+  for _, sock in ipairs(readable or {}) do
+    if sock == self.listener then
+      self:_accept_all()
+    else
+      local w = self.readers[sock]
+      if w then
+        self.readers[sock] = nil
+        self:_resume(w.conn, true)
+      end
+    end
+  end
+  for _, sock in ipairs(writable or {}) do
+    local w = self.writers[sock]
+    if w then
+      self.writers[sock] = nil
+      self:_resume(w.conn, true)
+    end
+  end
+
+  -- Timers: due sleepers (earliest first), then I/O waits whose deadline has passed.
+  now = gettime()
+  local due, later = {}, {}
+  for _, s in ipairs(self.sleepers) do
+    if s.wake <= now then
+      due[#due + 1] = s
+    else
+      later[#later + 1] = s
+    end
+  end
+  self.sleepers = later
+  table.sort(due, function(x, y)
+    return x.wake < y.wake
+  end)
+  for _, s in ipairs(due) do
+    self:_resume(s.conn)
+  end
+  local expired = {}
+  for _, waits in ipairs({ self.readers, self.writers }) do
+    for sock, w in pairs(waits) do
+      if w.deadline <= now then
+        waits[sock] = nil
+        expired[#expired + 1] = w.conn
+      end
+    end
+  end
+  for _, conn in ipairs(expired) do
+    self:_resume(conn, false)
+  end
+end
+
+-- Appends whatever the socket has (up to 64 KiB) to conn.buf. Returns true, or nil, err.
+local function fill(conn, deadline)
+  while true do
+    if conn.eof then
+      return nil, "closed"
+    end
+    local data, err, partial = conn.sock:receive(65536)
+    local chunk = data or partial
+    if err == "closed" then
+      conn.eof = true
+    end
+    if chunk and #chunk > 0 then
+      conn.buf = conn.buf .. chunk
+      return true
+    end
+    if err ~= "timeout" and err ~= "closed" then
+      return nil, err
+    end
+    if err == "timeout" and not wait_readable(conn.sock, deadline) then
+      return nil, "timeout"
+    end
+  end
+end
+
+-- Exactly n bytes: first from conn.buf, then from the socket, collected in a table so that
+-- a 16 MiB body is not copied over and over.
+local function read_body(conn, n, deadline)
+  local have = conn.buf
+  if #have >= n then
+    conn.buf = have:sub(n + 1)
+    return have:sub(1, n)
+  end
+  conn.buf = ""
+  local parts, got = { have }, #have
+  while got < n do
+    if conn.eof then
+      return nil, "closed"
+    end
+    local data, err, partial = conn.sock:receive(math.min(n - got, 1 << 20))
+    local chunk = data or partial
+    if chunk and #chunk > 0 then
+      parts[#parts + 1] = chunk
+      got = got + #chunk
+    end
+    if err == "closed" then
+      conn.eof = true
+    elseif err == "timeout" then
+      if (not chunk or #chunk == 0) and not wait_readable(conn.sock, deadline) then
+        return nil, "timeout"
+      end
+    elseif err then
+      return nil, err
+    end
+  end
+  return table.concat(parts)
+end
+
+local function write_all(conn, data)
+  local deadline = gettime() + IDLE_TIMEOUT
+  local i = 1
+  while i <= #data do
+    local last, err, sent = conn.sock:send(data, i)
+    if last then
+      i = last + 1
+    elseif err == "timeout" then
+      i = sent + 1
+      if not wait_writable(conn.sock, deadline) then
+        return nil, "timeout"
+      end
+    else
+      return nil, err
+    end
+  end
+  return true
+end
+
+-- Reads one request. Returns req, or nil, status, message for a malformed one (answered with
+-- that status, then the connection closes), or nil, nil, reason when the peer went away.
+local function read_request(conn)
+  local deadline = gettime() + IDLE_TIMEOUT
+  local head
+  while true do
+    conn.buf = conn.buf:gsub("^[\r\n]+", "")     -- blank lines before a request are allowed
+    local s, e = conn.buf:find("\r?\n\r?\n")
+    if s then
+      if e > MAX_HEAD then
+        break
+      end
+      head, conn.buf = conn.buf:sub(1, s - 1), conn.buf:sub(e + 1)
+      break
+    end
+    if #conn.buf > MAX_HEAD then
+      break
+    end
+    local good, err = fill(conn, deadline)
+    if not good then
+      return nil, nil, err
+    end
+  end
+  if not head then
+    return nil, 400, "the request header section is larger than 64 KiB"
+  end
+
+  local lines = {}
+  for line in (head .. "\n"):gmatch("([^\n]*)\n") do
+    lines[#lines + 1] = (line:gsub("\r$", ""))
+  end
+  local method, target, major, minor = lines[1]:match("^([%w!#$%%&'*+.^_`|~-]+) (%S+) HTTP/(%d)%.(%d)$")
+  if not method or major ~= "1" then
+    return nil, 400, "malformed request line"
+  end
+  local headers = {}
+  for i = 2, #lines do
+    local line = lines[i]
+    local name, value = line:match("^([%w!#$%%&'*+.^_`|~-]+):[ \t]*(.-)[ \t]*$")
+    if not name then
+      return nil, 400, "malformed header line " .. (i - 1)
+    end
+    name = name:lower()
+    headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+  end
+
+  local path, query = target, nil
+  local q = target:find("?", 1, true)
+  if q then
+    path, query = target:sub(1, q - 1), target:sub(q + 1)
+  end
+  if path:sub(1, 1) ~= "/" then
+    local p = path:match("^%a[%w+.-]*://[^/]*(.*)$")   -- absolute-form, as sent to proxies
+    if not p then
+      return nil, 400, "malformed request target"
+    end
+    path = p == "" and "/" or p
+  end
+
+  if headers["transfer-encoding"] then
+    return nil, 411, "request bodies with Transfer-Encoding are not supported; send Content-Length"
+  end
+  local length = 0
+  if headers["content-length"] then
+    local value
+    for part in headers["content-length"]:gmatch("[^,]+") do   -- repeated identical values are fine
+      local v = part:match("^%s*(%d+)%s*$")
+      if not v or (value and v ~= value) then
+        return nil, 400, "invalid Content-Length"
+      end
+      value = v
+    end
+    if not value then
+      return nil, 400, "invalid Content-Length"
+    end
+    if #value > 9 or tonumber(value) > MAX_BODY then
+      return nil, 400, "the request body is larger than 16 MiB"
+    end
+    length = tonumber(value)
+  end
+
+  if length > 0 and #conn.buf < length and has_token(headers.expect or "", "100-continue") then
+    local good, err = write_all(conn, "HTTP/1.1 100 Continue\r\n\r\n")
+    if not good then
+      return nil, nil, err
+    end
+  end
+  local body = ""
+  if length > 0 then
+    local err
+    body, err = read_body(conn, length, deadline)
+    if not body then
+      return nil, nil, err
+    end
+  end
+
+  local conn_header = headers.connection or ""
+  local keep_alive
+  if minor == "0" then
+    keep_alive = has_token(conn_header, "keep-alive")
+  else
+    keep_alive = not has_token(conn_header, "close")
+  end
+  return {
+    method = method, target = target, path = path, query = query, headers = headers,
+    body = body, keep_alive = keep_alive, http10 = minor == "0",
+  }
+end
+
+-- Writes a response. resp: status, body, content_type, extra (header name -> value; replaces
+-- a standard header of the same name), ray. With truncate, only half the body goes out.
+local function send_response(conn, req, resp, keep_alive, truncate)
+  local body = resp.body or ""
+  local fields = {
+    { "Date", http_date() },
+    { "Content-Type", resp.content_type or "application/json" },
+    { "Content-Length", tostring(#body) },
+    { "cf-ray", resp.ray },
+    { "Connection", keep_alive and "keep-alive" or "close" },
+  }
+  if resp.extra then
+    local names = {}
+    for name in pairs(resp.extra) do
+      names[#names + 1] = name
+    end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      local replaced = false
+      for _, field in ipairs(fields) do
+        if field[1]:lower() == name:lower() then
+          field[2], replaced = resp.extra[name], true
+        end
+      end
+      if not replaced then
+        fields[#fields + 1] = { name, resp.extra[name] }
+      end
+    end
+  end
+  local out = { string.format("HTTP/1.1 %d %s\r\n", resp.status, REASONS[resp.status] or "Unknown") }
+  for _, field in ipairs(fields) do
+    out[#out + 1] = field[1] .. ": " .. field[2] .. "\r\n"
+  end
+  out[#out + 1] = "\r\n"
+  if req.method ~= "HEAD" then
+    out[#out + 1] = truncate and body:sub(1, #body // 2) or body
+  end
+  return write_all(conn, table.concat(out))
+end
+
+-- Answers a request that could not be parsed, then closes "gracefully": half-close and drain
+-- what the client is still sending, so the close does not become a TCP reset that destroys
+-- the response before the client has read it.
+function Server:_reject(conn, status, message)
+  self:_log("connection %d: %d %s", conn.id, status, message)
+  local _, env = fail(status, 6003, "Invalid request: " .. message)
+  if send_response(conn, {}, { status = status, body = encode_json(env), ray = self:_new_ray() }, false) then
+    conn.sock:shutdown("send")
+    local deadline = gettime() + LINGER_TIME
+    while not conn.eof and gettime() < deadline do
+      local data, err, partial = conn.sock:receive(65536)
+      if err == "timeout" then
+        if #partial == 0 and not wait_readable(conn.sock, deadline) then
+          break
+        end
+      elseif not data then
+        break                                  -- closed, or a real error
+      end
+    end
+  end
+end
+
+function Server:_serve_connection(conn)
+  while not self.stopped do
+    local req, status, message = read_request(conn)
+    if not req then
+      if status then
+        self:_reject(conn, status, message)
+      end
+      return
+    end
+    req.conn = conn.id
+    local keep
+    if req.path == "/__fake" or req.path:sub(1, 8) == "/__fake/" then
+      keep = self:_handle_control(conn, req)
+    else
+      keep = self:_handle_api(conn, req)
+    end
+    if not keep then
+      return
+    end
+  end
+end
+
+function Server:_handle_control(conn, req)
+  local status, value, after
+  for _, route in ipairs(CONTROL_ROUTES) do
+    local caps = table.pack(req.path:match(route.path))
+    if caps[1] then
+      local handler = route.methods[req.method]
+      if not handler then
+        status, value = ctl_error(405, "method " .. req.method .. " not allowed on " .. req.path)
+      else
+        local good, s, v, a = xpcall(handler, debug.traceback, self, req, table.unpack(caps, 1, caps.n))
+        if good then
+          status, value, after = s, v, a
+        else
+          self:_log("control handler failed: %s", tostring(s))
+          status, value = ctl_error(500, tostring(s))
+        end
+      end
+      break
+    end
+  end
+  if not status then
+    status, value = ctl_error(404, "no control endpoint " .. req.path)
+  end
+  local keep = req.keep_alive and after ~= "shutdown"
+  send_response(conn, req, { status = status, body = encode_json(value), ray = self:_new_ray() }, keep)
+  if after == "shutdown" then
+    self:_log("shutting down")
+    self.stopped = true
+  end
+  return keep
+end
+
+-- Returns nil when the request carries accepted credentials, else status, envelope.
+function Server:_authenticate(req)
+  local h, o = req.headers, self.options
+  local presented = false
+  local token = h.authorization and h.authorization:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+  if token then
+    presented = true
+    for _, t in ipairs(o.tokens) do
+      if t == token then
+        return nil
+      end
+    end
+  end
+  local email, key = h["x-auth-email"], h["x-auth-key"]
+  if email and key and email ~= "" and key ~= "" then
+    presented = true
+    if email == o.email and key == o.key then
+      return nil
+    end
+  end
+  if presented then
+    return fail(403, 10000, "Authentication error")
+  end
+  return fail(400, 6003, "Invalid request headers")
+end
+
+function Server:_route_api(req)
+  local status, env = self:_authenticate(req)
+  if status then
+    return status, env
+  end
+  local sub = req.path:match("^/client/v4(/.*)$")
+  for _, route in ipairs(sub and API_ROUTES or {}) do
+    local caps = table.pack(sub:match(route.path))
+    if caps[1] then
+      local zone_id = caps[1]
+      if not valid_zone_id(zone_id) then
+        return fail(404, 7003, "Could not route to " .. sub .. ", perhaps your object identifier is invalid?")
+      end
+      local handler = route.methods[req.method]
+      if not handler then
+        return fail(405, 10405, "Method not allowed")
+      end
+      req.params = {}
+      for i = 2, caps.n do
+        req.params[i - 1] = percent_decode(caps[i])
+      end
+      req.server, req.now, req.wire_key = self, rfc3339_now(), self.options.wire_key
+      local zone = self.zones[zone_id]
+      if not zone then
+        zone = new_zone(zone_id, {})      -- a valid but unknown zone is simply empty
+        self.zones[zone_id] = zone
+      end
+      return handler(req, zone)
+    end
+  end
+  return fail(404, 7000, "No route for that URI")
+end
+
+-- Authentication, routing and the handler, protected: a Lua error becomes a 500 envelope.
+function Server:_api_response(req)
+  local good, status, body = xpcall(function()
+    local s, env = self:_route_api(req)
+    return s, encode_json(env)
+  end, debug.traceback)
+  if not good then
+    self:_log("handler error for %s %s: %s", req.method, req.path, tostring(status))
+    local _, env = fail(500, 1141, INTERNAL_ERROR)
+    return { status = 500, body = encode_json(env) }
+  end
+  return { status = status, body = body }
+end
+
+-- The fault that applies to this request, if any. Every matching fault counts the request
+-- against its `skip`, whether or not an earlier fault takes it; at most one fault applies:
+-- the first in queue order whose skip is used up.
+function Server:_take_fault(req)
+  local chosen
+  for _, f in ipairs(self.faults) do
+    if fault_matches(f, req) then
+      if f.skip > 0 then
+        f.skip = f.skip - 1
+      elseif not chosen then
+        chosen = f
+        f.times = f.times - 1
+      end
+    end
+  end
+  if chosen and chosen.times <= 0 then
+    for i, f in ipairs(self.faults) do
+      if f == chosen then
+        table.remove(self.faults, i)
+        break
+      end
+    end
+  end
+  return chosen
+end
+
+function Server:_handle_api(conn, req)
+  self.next_seq = self.next_seq + 1
+  local record = {
+    seq = self.next_seq, conn = conn.id, method = req.method, path = req.path, query = req.query,
+    headers = req.headers, body = req.body, cf_ray = self:_new_ray(),
+  }
+  self.requests[#self.requests + 1] = record
+
+  local fault = self:_take_fault(req)
+  local note = fault and string.format(" (fault %d)", fault.id) or ""
+  local wait = self.options.latency + (fault and fault.delay or 0)
+  if wait > 0 then
+    sleep_until(gettime() + wait)
+  end
+  if fault and fault.drop == "before" then
+    self:_log("#%d conn %d %s %s -> dropped before processing%s", record.seq, conn.id, req.method, req.path, note)
+    return false
+  end
+
+  local resp
+  if fault and fault.synthetic then
+    resp = fault_response(fault)
+  else
+    resp = self:_api_response(req)
+  end
+  resp.ray = record.cf_ray
+  local keep, truncate = req.keep_alive, false
+  if fault then
+    if fault.drop == "after" then
+      self:_log("#%d conn %d %s %s -> %d, response dropped%s", record.seq, conn.id, req.method, req.path,
+        resp.status, note)
+      return false
+    end
+    if fault.body_override then
+      resp.status, resp.body = fault.status or 200, fault.body_override
+    end
+    if fault.malformed then
+      resp.status, resp.body = fault.status or 200, garble(resp.body)
+    end
+    if fault.content_type then
+      resp.content_type = fault.content_type
+    end
+    if fault.headers then
+      resp.extra = fault.headers
+      for name, value in pairs(fault.headers) do
+        if name:lower() == "cf-ray" then
+          record.cf_ray = value         -- the log holds the ray actually sent
+        end
+      end
+    end
+    if fault.truncate then
+      keep, truncate = false, true
+    end
+  end
+  self:_log("#%d conn %d %s %s -> %d%s", record.seq, conn.id, req.method, req.path, resp.status, note)
+  local sent = send_response(conn, req, resp, keep, truncate)
+  return keep and sent
+end
+
+------------------------------------------------------------------------------------------
+-- Command line
+------------------------------------------------------------------------------------------
+
+local USAGE = [[
+usage: cfrun --fake-api [options]
+  --host H             address to listen on (default 127.0.0.1)
+  --port N             port (default 0: an ephemeral port)
+  --sandbox            seed zone 023e105f4ecef8ad9ca31a8372d0c353 with sample mappings
+  --seed FILE          seed from {"zones": {"<zone_id>": [{"origin-ip","region","vendor"}, ...]}}
+  --token T            accept this API token (repeatable)
+  --email E --key K    accept this legacy email/key pair
+  --latency SECONDS    delay added to every API response (default 0)
+  --exit-with-parent   exit when the parent process exits (under cfrun)
+  --quiet              no log lines on stderr
+Without --token/--email/--key: token "test-token" and test@example.com / test-key.
+Prints "LISTENING <host> <port>" once ready. Control API under /__fake/.
+]]
+
+local VALUE_OPTIONS = {
+  ["--host"] = true, ["--port"] = true, ["--seed"] = true, ["--token"] = true,
+  ["--email"] = true, ["--key"] = true, ["--latency"] = true,
+}
+local FLAG_OPTIONS = {
+  ["--sandbox"] = "sandbox", ["--exit-with-parent"] = "exit_with_parent", ["--quiet"] = "quiet",
+  ["--help"] = "help", ["-h"] = "help",
+}
+
+-- Returns the options for M.new (plus exit_with_parent, help), or nil, message.
+local function parse_args(args)
+  local opts = {}
+  local i = 1
+  while i <= #args do
+    local arg = tostring(args[i])
+    local name, inline = arg:match("^(%-%-[^=]+)=(.*)$")
+    name = name or arg
+    local value = inline
+    if VALUE_OPTIONS[name] then
+      if value == nil then
+        i = i + 1
+        value = args[i]
+        if value == nil then
+          return nil, "option " .. name .. " needs a value"
+        end
+        value = tostring(value)
+      end
+      if name == "--host" then
+        if value == "" then
+          return nil, "option --host needs a non-empty value"
+        end
+        opts.host = value
+      elseif name == "--port" then
+        local n = value:match("^%d+$") and tonumber(value)
+        if not n or n > 65535 then
+          return nil, "option --port: '" .. value .. "' is not a port number (0-65535)"
+        end
+        opts.port = math.tointeger(n)
+      elseif name == "--seed" then
+        opts.seed_file = value
+      elseif name == "--token" then
+        if value == "" then
+          return nil, "option --token needs a non-empty value"
+        end
+        opts.tokens = opts.tokens or {}
+        opts.tokens[#opts.tokens + 1] = value
+      elseif name == "--email" or name == "--key" then
+        if value == "" then
+          return nil, "option " .. name .. " needs a non-empty value"
+        end
+        opts[name:sub(3)] = value
+      elseif name == "--latency" then
+        local n = tonumber(value)
+        if not n or n ~= n or n < 0 or n == math.huge then
+          return nil, "option --latency: '" .. value .. "' is not a number of seconds >= 0"
+        end
+        opts.latency = n
+      end
+    elseif FLAG_OPTIONS[name] then
+      if inline then
+        return nil, "option " .. name .. " takes no value"
+      end
+      opts[FLAG_OPTIONS[name]] = true
+    elseif arg:sub(1, 1) == "-" then
+      return nil, "unknown option '" .. arg .. "'"
+    else
+      return nil, "unexpected argument '" .. arg .. "'"
+    end
+    i = i + 1
+  end
+  if (opts.email == nil) ~= (opts.key == nil) then
+    return nil, "options --email and --key must be given together"
+  end
+  return opts
+end
+
+function M.main(args)
+  args = args or {}
+  local opts, err = parse_args(args)
+  if not opts then
+    io.stderr:write("fake-api: ", err, "\n", "fake-api: try --help\n")
+    os.exit(2)
+  end
+  if opts.help then
+    io.stdout:write(USAGE)
+    return 0
+  end
+  local good, server = pcall(M.new, opts)
+  if not good then
+    io.stderr:write("fake-api: ", tostring(server), "\n")
+    os.exit(2)
+  end
+  local host, port = server:listen()
+  if not host then
+    io.stderr:write("fake-api: ", port, "\n")
+    os.exit(1)
+  end
+  if opts.exit_with_parent then
+    -- Only cfrun provides this; under plain lua the require fails and is ignored.
+    pcall(function()
+      require("cloudflare.core").exit_with_parent()
+    end)
+  end
+  io.stdout:write(string.format("LISTENING %s %d\n", host, port))
+  io.stdout:flush()
+  server:serve()
+  return 0
+end
+
+function M.sandbox_seed()
+  return sandbox_seed()
+end
+
+M.SANDBOX_ZONE = SANDBOX_ZONE
+M.canonical_ip = canonical_ip
+M.encode_json = encode_json
+M.array = array
+M.null = NULL
+M.routes = API_ROUTES           -- { path = <Lua pattern>, methods = { METHOD = handler } }
+M.envelope = { ok = ok, fail = fail, setting = setting }
+
+return M

@@ -1,0 +1,191 @@
+/* cf_http: libcurl transport (see cf_http.h).
+ * Must not know about Lua, JSON or Cloudflare envelopes; it moves bytes and classifies failures. */
+#include "cf_http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    cf_http *h = ud;
+    size_t len = size * n;
+    /* refuse oversized bodies while they stream in, so a hostile server cannot exhaust memory */
+    if (h->body.len + len > h->max_body) {
+        h->too_large = 1;
+        return 0;
+    }
+    if (cf_buf_append(&h->body, p, len) != 0) {
+        h->nomem = 1;
+        return 0;
+    }
+    return len;
+}
+
+/* The request body is fed through a read callback instead of CURLOPT_POSTFIELDS on purpose:
+ * libcurl silently resends a request whose reused connection died before any response, and
+ * it can only do that by rewinding the body. With no seek callback the rewind fails, so a
+ * DELETE whose response was lost is reported, never replayed behind the caller's back. */
+static size_t on_send(char *p, size_t size, size_t n, void *ud)
+{
+    cf_http *h = ud;
+    size_t len = size * n;
+    size_t left = h->send_len - h->send_off;
+    if (len > left)
+        len = left;
+    memcpy(p, h->send + h->send_off, len);
+    h->send_off += len;
+    return len;
+}
+
+/* Copies the value of header line p (length len) into dst if its name matches. */
+static void capture(const char *p, size_t len, const char *name, char *dst, size_t dstlen)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(p, name, nl) != 0 || p[nl] != ':')
+        return;
+    p += nl + 1;
+    len -= nl + 1;
+    while (len && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    while (len && isspace((unsigned char)p[len - 1]))
+        len--;
+    if (len >= dstlen)
+        len = dstlen - 1;
+    memcpy(dst, p, len);
+    dst[len] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    cf_http *h = ud;
+    size_t len = size * n;
+    /* a status line starts a new response (after "100 Continue" or a retried auth) */
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        h->cf_ray[0] = '\0';
+        h->content_type[0] = '\0';
+        return len;
+    }
+    capture(p, len, "cf-ray", h->cf_ray, sizeof h->cf_ray);
+    capture(p, len, "content-type", h->content_type, sizeof h->content_type);
+    return len;
+}
+
+int cf_http_open(cf_http *h, const cf_http_config *cfg)
+{
+    memset(h, 0, sizeof *h);
+    cf_buf_init(&h->body);
+    h->max_body = cfg->max_body;
+    h->curl = curl_easy_init();
+    if (!h->curl) {
+        snprintf(h->errbuf, sizeof h->errbuf, "cannot initialise libcurl");
+        return -1;
+    }
+    CURL *c = h->curl;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+    if (rc == CURLE_OK) \
+    rc = curl_easy_setopt(c, opt, val)
+    SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* verification is set explicitly so no build default or environment can weaken it */
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_USERAGENT, cfg->user_agent);
+    SET(CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, h);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, h);
+    SET(CURLOPT_READFUNCTION, on_send);
+    SET(CURLOPT_READDATA, h);
+    if (cfg->ca_file)
+        SET(CURLOPT_CAINFO, cfg->ca_file);
+#undef SET
+    if (rc != CURLE_OK) {
+        snprintf(h->errbuf, sizeof h->errbuf, "libcurl option refused: %s",
+                 curl_easy_strerror(rc));
+        return -1;
+    }
+    /* libcurl would otherwise wait up to a second for "100 Continue" on bodies over 1 KiB */
+    if (cf_http_add_header(h, "Expect:") != 0) {
+        snprintf(h->errbuf, sizeof h->errbuf, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int cf_http_add_header(cf_http *h, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(h->headers, line);
+    if (!l)
+        return -1;
+    h->headers = l;
+    return 0;
+}
+
+enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char *url,
+                                     const char *body, size_t body_len)
+{
+    CURL *c = h->curl;
+    cf_buf_reset(&h->body);
+    h->status = 0;
+    h->too_large = h->nomem = 0;
+    h->errbuf[0] = '\0';
+    h->cf_ray[0] = '\0';
+    h->content_type[0] = '\0';
+
+    /* HTTPGET first: it resets the body settings of the previous request on this handle */
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    h->send = body;
+    h->send_len = body ? body_len : 0;
+    h->send_off = 0;
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
+
+    CURLcode rc = curl_easy_perform(c);
+    h->send = NULL; /* never keep a pointer into Lua memory */
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
+    if (rc == CURLE_OK)
+        return CF_HTTP_DONE;
+    if (h->too_large)
+        return CF_HTTP_TOO_LARGE;
+    if (h->nomem)
+        return CF_HTTP_NOMEM;
+    if (rc == CURLE_SEND_FAIL_REWIND)
+        snprintf(h->errbuf, sizeof h->errbuf,
+                 "connection closed before a response; not resent, as the server may "
+                 "have applied the request");
+    else if (h->errbuf[0] == '\0')
+        snprintf(h->errbuf, sizeof h->errbuf, "%s", curl_easy_strerror(rc));
+    return rc == CURLE_OPERATION_TIMEDOUT ? CF_HTTP_TIMEOUT : CF_HTTP_NETWORK;
+}
+
+const char *cf_http_errmsg(const cf_http *h)
+{
+    return h->errbuf[0] ? h->errbuf : "unknown transport error";
+}
+
+void cf_http_close(cf_http *h)
+{
+    if (h->curl) {
+        curl_easy_cleanup(h->curl);
+        h->curl = NULL;
+    }
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
+    cf_buf_free(&h->body);
+}

@@ -1,0 +1,181 @@
+/* cf_ip: IP address parsing and RFC 5952 formatting (see cf_ip.h).
+ * Must stay Lua-free and must not allocate: it runs on every IP a script passes. */
+#include "cf_ip.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Dotted quad, exactly n bytes. Leading zeros are refused: "010.0.0.1" means 8.0.0.1 to
+ * inet_aton and 10.0.0.1 to others, and guessing wrong would delete the wrong mapping. */
+static int parse4(const char *s, size_t n, uint8_t out[4])
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part > 0) {
+            if (i >= n || s[i] != '.')
+                return -1;
+            i++;
+        }
+        size_t start = i;
+        unsigned v = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+            v = v * 10 + (unsigned)(s[i++] - '0');
+        size_t digits = i - start;
+        if (digits == 0 || v > 255 || (digits > 1 && s[start] == '0'))
+            return -1;
+        if (i < n && s[i] >= '0' && s[i] <= '9')
+            return -1; /* a fourth digit */
+        out[part] = (uint8_t)v;
+    }
+    return i == n ? 0 : -1;
+}
+
+static int parse6(const char *s, size_t n, uint8_t out[16])
+{
+    unsigned g[8];
+    int ng = 0;
+    int gap = -1; /* index in g where "::" stands */
+    size_t i = 0;
+
+    if (n >= 2 && s[0] == ':' && s[1] == ':') {
+        gap = 0;
+        i = 2;
+    } else if (n >= 1 && s[0] == ':') {
+        return -1;
+    }
+    while (i < n) {
+        size_t j = i;
+        unsigned v = 0;
+        int digits = 0;
+        while (j < n && hexval(s[j]) >= 0 && digits < 5) {
+            v = v * 16 + (unsigned)hexval(s[j++]);
+            digits++;
+        }
+        if (j < n && s[j] == '.') { /* dotted IPv4 tail: must end the address */
+            uint8_t v4[4];
+            if (ng > 6 || parse4(s + i, n - i, v4) != 0)
+                return -1;
+            g[ng++] = (unsigned)v4[0] << 8 | v4[1];
+            g[ng++] = (unsigned)v4[2] << 8 | v4[3];
+            i = n;
+            break;
+        }
+        if (digits == 0 || digits > 4 || ng == 8)
+            return -1;
+        g[ng++] = v;
+        if (j == n)
+            break;
+        if (s[j] != ':')
+            return -1;
+        j++;
+        if (j < n && s[j] == ':') {
+            if (gap >= 0)
+                return -1; /* a second "::" */
+            gap = ng;
+            j++;
+        } else if (j == n) {
+            return -1; /* trailing single ':' */
+        }
+        i = j;
+    }
+    if (gap < 0) {
+        if (ng != 8)
+            return -1;
+    } else {
+        if (ng > 7)
+            return -1; /* "::" must stand for at least one group */
+        int tail = ng - gap;
+        for (int k = tail - 1; k >= 0; k--) /* backwards: the ranges may overlap */
+            g[8 - tail + k] = g[gap + k];
+        for (int k = gap; k < 8 - tail; k++)
+            g[k] = 0;
+    }
+    for (int k = 0; k < 8; k++) {
+        out[2 * k] = (uint8_t)(g[k] >> 8);
+        out[2 * k + 1] = (uint8_t)(g[k] & 0xff);
+    }
+    return 0;
+}
+
+int cf_ip_parse(const char *s, size_t n, cf_ip *out)
+{
+    /* 45 is the longest valid text form (six 4-digit groups and a dotted quad) */
+    if (n == 0 || n > 45)
+        return -1;
+    memset(out, 0, sizeof *out);
+    if (memchr(s, ':', n)) {
+        out->family = 6;
+        return parse6(s, n, out->addr);
+    }
+    out->family = 4;
+    return parse4(s, n, out->addr);
+}
+
+static int is_v4_mapped(const uint8_t a[16])
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(a, prefix, sizeof prefix) == 0;
+}
+
+size_t cf_ip_format(const cf_ip *ip, char *out)
+{
+    const uint8_t *a = ip->addr;
+    if (ip->family == 4)
+        return (size_t)snprintf(out, CF_IP_STRLEN, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+    if (is_v4_mapped(a))
+        return (size_t)snprintf(out, CF_IP_STRLEN, "::ffff:%u.%u.%u.%u", a[12], a[13], a[14],
+                                a[15]);
+
+    unsigned g[8];
+    for (int k = 0; k < 8; k++)
+        g[k] = (unsigned)a[2 * k] << 8 | a[2 * k + 1];
+    /* RFC 5952 4.2: compress the longest run of two or more zero groups, the first on a tie */
+    int best = -1, bestlen = 1;
+    for (int k = 0; k < 8;) {
+        if (g[k] != 0) {
+            k++;
+            continue;
+        }
+        int start = k;
+        while (k < 8 && g[k] == 0)
+            k++;
+        if (k - start > bestlen) {
+            best = start;
+            bestlen = k - start;
+        }
+    }
+    size_t len = 0;
+    for (int k = 0; k < 8; k++) {
+        if (k == best) {
+            out[len++] = ':';
+            if (k == 0)
+                out[len++] = ':';
+            k += bestlen - 1;
+            continue;
+        }
+        len += (size_t)snprintf(out + len, CF_IP_STRLEN - len, "%x", g[k]);
+        if (k < 7)
+            out[len++] = ':';
+    }
+    out[len] = '\0';
+    return len;
+}
+
+int cf_ip_canonical(const char *s, size_t n, char *out)
+{
+    cf_ip ip;
+    if (cf_ip_parse(s, n, &ip) != 0)
+        return -1;
+    return (int)cf_ip_format(&ip, out);
+}

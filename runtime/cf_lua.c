@@ -1,0 +1,57 @@
+/* cf_lua: protected calls and module registration (see cf_lua.h).
+ * Must not contain API logic: it only wires modules into a state. */
+#include "cf_lua.h"
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lualib.h>
+
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) { /* not a string: honour __tostring (cloudflare.Error has one) */
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int cf_pcall(lua_State *L, int nargs, int nres)
+{
+    int base = lua_gettop(L) - nargs; /* function index */
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nres, base);
+    lua_remove(L, base);
+    return status;
+}
+
+static int load_embedded(lua_State *L)
+{
+    const cf_embedded *m = lua_touserdata(L, lua_upvalueindex(1));
+    if (luaL_loadbufferx(L, (const char *)m->src, m->len, m->chunkname, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, m->name);
+    lua_call(L, 1, 1); /* stack: module value */
+    return 1;
+}
+
+void cf_lua_preload(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
+    lua_pushcfunction(L, luaopen_cjson);
+    lua_setfield(L, -2, "cjson");
+    lua_pushcfunction(L, cf_open_core);
+    lua_setfield(L, -2, "cloudflare.core");
+    lua_pushcfunction(L, cf_open_ip);
+    lua_setfield(L, -2, "cloudflare.ip");
+    for (const cf_embedded *m = cf_embedded_modules; m->name; m++) {
+        lua_pushlightuserdata(L, (void *)m);
+        lua_pushcclosure(L, load_embedded, 1);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 1);
+}

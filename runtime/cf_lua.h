@@ -1,0 +1,34 @@
+/* cf_lua: the host's Lua plumbing: protected calls with tracebacks and the registration of
+ * every built-in module (native and embedded Lua) in package.preload. */
+#ifndef CF_LUA_H
+#define CF_LUA_H
+
+#include <lua.h>
+
+/* Error convention, for every Lua-facing function of cfrun:
+ *  - programming mistakes (wrong argument types, missing zone_id, use after close) raise;
+ *  - what happens on the wire returns nil, err[, partial], err being a cloudflare.Error. */
+
+/* lua_pcall with a traceback handler; nargs/nres as for lua_pcall. Every call from the host
+ * into Lua goes through here. */
+int cf_pcall(lua_State *L, int nargs, int nres);
+
+/* Registers cjson, cloudflare.core, cloudflare.ip and the embedded Lua modules. */
+void cf_lua_preload(lua_State *L);
+
+/* Embedded Lua sources, generated at build time from lua/ (cf_embedded.c). */
+typedef struct cf_embedded {
+    const char *name;      /* module name, e.g. "cloudflare.fake_api" */
+    const char *chunkname; /* "@lua/cloudflare/fake_api.lua" */
+    const unsigned char *src;
+    size_t len;
+} cf_embedded;
+extern const cf_embedded cf_embedded_modules[];
+
+/* Native modules (cf_client.c, cf_iplib.c). */
+int cf_open_core(lua_State *L);
+int cf_open_ip(lua_State *L);
+
+#define CF_VERSION "0.1.0"
+
+#endif

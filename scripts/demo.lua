@@ -1,0 +1,35 @@
+-- demo.lua: bulk-delete a few origin cloud region mappings and show what happened to each IP.
+--
+-- Usage: cfrun --sandbox scripts/demo.lua            (against the built-in fake API)
+--        ZONE=<zone id> cfrun scripts/demo.lua IP...  (against your zone; needs credentials)
+--
+-- With no IPs given it deletes three of the sandbox's sample mappings, one address that has
+-- no mapping and one string that is not an address. Exits 0 once every IP has an answer
+-- (deleted or failed), 1 when a request failed and some IPs are left pending.
+
+local zone = os.getenv("ZONE") or os.getenv("CFRUN_SANDBOX_ZONE")
+  or error("set ZONE to the zone id")
+local ips = { ... }
+if #ips == 0 then
+  ips = { "192.0.2.1", "2001:DB8::1", "203.0.113.5", "198.51.100.99", "not-an-ip" }
+end
+
+local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete {
+  zone_id = zone, ips = ips,
+}
+local out = res or partial
+for _, item in ipairs(out.value.succeeded) do
+  print(string.format("deleted  %-20s %-6s %s", item.origin_ip, item.vendor, item.region))
+end
+for _, item in ipairs(out.value.failed) do
+  print(string.format("failed   %-20s %s", item.input or item.origin_ip, item.error))
+end
+for _, ip in ipairs(out.value.pending) do
+  print(string.format("pending  %-20s (not known whether it was deleted)", ip))
+end
+if not res then
+  io.stderr:write("demo: ", tostring(err), "\n")
+  os.exit(1)
+end
+print(string.format("%d deleted, %d failed, %d request(s)", #res.value.succeeded,
+  #res.value.failed, res.requests))

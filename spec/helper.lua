@@ -1,0 +1,157 @@
+-- spec/helper.lua: shared setup for the specs (busted --helper): starts the fake Cloudflare
+-- API as its own process and talks to its control API over real HTTP. Must not fake anything
+-- itself: every spec observes what the server really received.
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson"
+
+local H = {}
+
+H.CFRUN = assert(os.getenv("CFRUN"), "CFRUN must name the cfrun binary (CTest sets it)")
+H.SOURCE_DIR = os.getenv("CFRUN_SOURCE_DIR") or "."
+H.ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
+H.TOKEN = "spec-token-4f1c2d9e8b7a6"
+H.EMAIL = "ops@example.com"
+H.KEY = "spec-key-0a1b2c3d4e5f"
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.shell_quote = shell_quote
+
+local Fake = {}
+Fake.__index = Fake
+
+--- Starts `cfrun --fake-api` on an ephemeral port; `args` are extra server options.
+function H.start_fake(args)
+  local cmd = { "exec", shell_quote(H.CFRUN), "--fake-api", "--port", "0", "--quiet",
+    "--exit-with-parent", "--token", shell_quote(H.TOKEN), "--email", shell_quote(H.EMAIL),
+    "--key", shell_quote(H.KEY) }
+  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = shell_quote(a) end
+  local proc = assert(io.popen(table.concat(cmd, " "), "r"))
+  local line = proc:read("l")
+  local host, port = (line or ""):match("^LISTENING (%S+) (%d+)$")
+  assert(port, "fake API did not start: " .. tostring(line))
+  return setmetatable({
+    proc = proc, host = host, port = tonumber(port),
+    origin = "http://" .. host .. ":" .. port,
+    base_url = "http://" .. host .. ":" .. port .. "/client/v4",
+  }, Fake)
+end
+
+--- One HTTP request to the server; returns the raw body text and the status.
+function Fake:raw(method, path, body, headers)
+  local chunks = {}
+  local source
+  headers = headers or {}
+  if body ~= nil then
+    local text = type(body) == "string" and body or cjson.encode(body)
+    source = ltn12.source.string(text)
+    headers["content-type"] = "application/json"
+    headers["content-length"] = tostring(#text)
+  end
+  local ok, status = http.request {
+    url = self.origin .. path, method = method, source = source, headers = headers,
+    sink = ltn12.sink.table(chunks),
+  }
+  assert(ok, "request to the fake API failed: " .. tostring(status))
+  return table.concat(chunks), status
+end
+
+--- One control request; returns the decoded JSON body (or raw text) and the status.
+function Fake:control(method, path, body)
+  local text, status = self:raw(method, path, body)
+  local decoded_ok, decoded = pcall(cjson.decode, text)
+  return decoded_ok and decoded or text, status
+end
+
+function Fake:requests() return (self:control("GET", "/__fake/requests")) end
+function Fake:clear_requests() self:control("DELETE", "/__fake/requests") end
+function Fake:reset() self:control("POST", "/__fake/reset") end
+function Fake:zone(zone) return (self:control("GET", "/__fake/zones/" .. (zone or H.ZONE))) end
+
+--- Replaces a zone's mappings; `mappings` is a list of { ip, region, vendor }.
+function Fake:set_zone(zone, mappings)
+  local list = {}
+  for i, m in ipairs(mappings) do
+    list[i] = { ["origin-ip"] = m[1], region = m[2], vendor = m[3] }
+  end
+  local text = #list == 0 and "[]" or cjson.encode(list)
+  local _, status = self:control("PUT", "/__fake/zones/" .. zone, text)
+  assert(status == 200, "set_zone failed with status " .. tostring(status))
+end
+
+function Fake:fault(f)
+  local _, status = self:control("POST", "/__fake/faults", f)
+  assert(status == 200, "fault not accepted: " .. tostring(status))
+end
+function Fake:clear_faults() self:control("DELETE", "/__fake/faults") end
+function Fake:options(o) self:control("PUT", "/__fake/options", o) end
+
+--- A client pointed at this server, with the spec token unless opts says otherwise.
+function Fake:client(opts)
+  local o = { base_url = self.base_url, api_token = H.TOKEN }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.api_token == false then o.api_token = nil end
+  return cloudflare.new(o)
+end
+
+function Fake:stop()
+  pcall(self.control, self, "POST", "/__fake/shutdown")
+  self.proc:close()
+end
+
+--- Runs cfrun with the given arguments (a list), optional stdin text and environment changes
+--- (opts.env: name = value, or name = false to unset); returns stdout, stderr, exit status.
+function H.run(args, opts)
+  opts = opts or {}
+  local out, err = os.tmpname(), os.tmpname()
+  local parts, sets = { "env" }, {}
+  for k, v in pairs(opts.env or {}) do
+    if v == false then
+      parts[#parts + 1] = "-u " .. k
+    else
+      sets[#sets + 1] = k .. "=" .. shell_quote(v)
+    end
+  end
+  table.move(sets, 1, #sets, #parts + 1, parts)
+  parts[#parts + 1] = shell_quote(H.CFRUN)
+  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
+  local cmd = table.concat(parts, " ")
+  if opts.stdin then
+    local inp = os.tmpname()
+    local f = assert(io.open(inp, "w"))
+    f:write(opts.stdin)
+    f:close()
+    cmd = cmd .. " <" .. inp
+  else
+    cmd = cmd .. " </dev/null"
+  end
+  local _, _, code = os.execute(cmd .. " >" .. out .. " 2>" .. err)
+  local function slurp(p)
+    local f = assert(io.open(p))
+    local s = f:read("a")
+    f:close()
+    os.remove(p)
+    return s
+  end
+  return slurp(out), slurp(err), code
+end
+
+--- Writes text to a fresh temporary file and returns its path.
+function H.tempfile(text)
+  local p = os.tmpname()
+  local f = assert(io.open(p, "w"))
+  f:write(text)
+  f:close()
+  return p
+end
+
+--- Sorted list of the values of field k in a list of tables.
+function H.pluck(list, k)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = v[k] end
+  return out
+end
+
+return H

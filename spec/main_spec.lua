@@ -1,0 +1,83 @@
+-- spec/main_spec.lua: runtime/cf_main.c, the cfrun command line: arguments as lua(1) passes
+-- them, -e, stdin, exit statuses, --help and --version.
+local H = require "spec.helper"
+
+describe("cfrun", function()
+  it("runs a script with arg[0] and its arguments, as lua does", function()
+    local path = H.tempfile("print(arg[0] == ..., select('#', ...), arg[1], arg[2], arg[-1] ~= nil)")
+    local out, err, code = H.run({ path, "a b", "c" })
+    assert.are.equal(0, code, err)
+    assert.are.equal("false\t2\ta b\tc\ttrue\n", out)
+    os.remove(path)
+  end)
+
+  it("runs -e chunks in order, before the script", function()
+    local path = H.tempfile("io.write(X, ' ', select(1, ...))")
+    local out, _, code = H.run({ "-e", "X = 1", "-e", "X = X + 1", path, "arg1" })
+    assert.are.equal(0, code)
+    assert.are.equal("2 arg1", out)
+    os.remove(path)
+  end)
+
+  it("reads the script from stdin with '-'", function()
+    local out, _, code = H.run({ "-", "x" }, { stdin = "io.write('stdin ', ...)" })
+    assert.are.equal(0, code)
+    assert.are.equal("stdin x", out)
+  end)
+
+  it("has cloudflare and cjson available as globals and modules", function()
+    local out, _, code = H.run({ "-e", [[io.write(tostring(cloudflare == require "cloudflare"),
+      " ", require("cjson").encode({1}))]] })
+    assert.are.equal(0, code)
+    assert.are.equal("true [1]", out)
+  end)
+
+  it("exits 1 with the message and a traceback on an uncaught error", function()
+    local path = H.tempfile("local function f() error('boom') end\nf()\n")
+    local out, err, code = H.run({ path })
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.matches("^cfrun: [^\n]*:1: boom\nstack traceback:", err)
+    os.remove(path)
+  end)
+
+  it("shows a cloudflare.Error raised by a script through its message", function()
+    local _, err, code = H.run({ "-e", [[error(require("cloudflare.core").error{kind="api",
+      message="HTTP 500: [1141] x"})]] })
+    assert.are.equal(1, code)
+    assert.matches("^cfrun: HTTP 500: %[1141%] x\nstack traceback:", err)
+  end)
+
+  it("exits 1 for a syntax error and for a missing script", function()
+    local _, err, code = H.run({ "-e", "x = = 1" })
+    assert.are.equal(1, code)
+    assert.matches("unexpected symbol", err)
+    _, err, code = H.run({ "/nonexistent/script.lua" })
+    assert.are.equal(1, code)
+    assert.matches("cannot open /nonexistent/script.lua", err)
+  end)
+
+  it("lets a script's os.exit decide the status", function()
+    local _, _, code = H.run({ "-e", "os.exit(7)" })
+    assert.are.equal(7, code)
+  end)
+
+  it("exits 2 for usage errors", function()
+    local _, err, code = H.run({ "--no-such-option" })
+    assert.are.equal(2, code)
+    assert.matches("unrecognized option '%-%-no%-such%-option'", err)
+    _, err, code = H.run({ "-e" })
+    assert.are.equal(2, code)
+    assert.matches("'%-e' needs an argument", err)
+  end)
+
+  it("prints --help and --version on stdout and exits 0", function()
+    local out, _, code = H.run({ "--help" })
+    assert.are.equal(0, code)
+    assert.matches("usage: cfrun", out)
+    assert.matches("%-%-sandbox", out)
+    out, _, code = H.run({ "--version" })
+    assert.are.equal(0, code)
+    assert.matches("^cfrun %d+%.%d+%.%d+ %(Lua 5%.4", out)
+  end)
+end)
