@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 typedef struct cf_buf {
-    char *data;   /* NUL-terminated when len > 0 or after cf_buf_reserve */
+    char *data; /* NUL-terminated when len > 0 or after cf_buf_reserve */
     size_t len;
     size_t cap;
 } cf_buf;

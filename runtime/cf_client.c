@@ -15,16 +15,16 @@
 #include "cf_lua.h"
 
 #define CLIENT_MT "cloudflare.Client"
-#define ERROR_MT "cloudflare.Error"
+#define ERROR_MT  "cloudflare.Error"
 /* upvalues shared by the functions that decode responses */
 #define UPV_DECODE lua_upvalueindex(1) /* cjson.decode */
-#define UPV_NULL lua_upvalueindex(2)   /* cjson.null */
+#define UPV_NULL   lua_upvalueindex(2) /* cjson.null */
 
 typedef struct cf_client {
-    cf_http http;         /* http.curl == NULL: closed (or never opened) */
-    cf_buf url;           /* base_url followed by the current path; reused */
-    size_t base_len;      /* length of base_url inside url */
-    const char *auth;     /* "api token" or "api key": shown by tostring instead of secrets */
+    cf_http http;     /* http.curl == NULL: closed (or never opened) */
+    cf_buf url;       /* base_url followed by the current path; reused */
+    size_t base_len;  /* length of base_url inside url */
+    const char *auth; /* "api token" or "api key": shown by tostring instead of secrets */
 } cf_client;
 
 static cf_client *check_open(lua_State *L, int idx)
@@ -43,6 +43,8 @@ static void push_excerpt(lua_State *L, const char *p, size_t len)
     char out[121];
     size_t n = 0;
     int space = 0;
+    if (p == NULL) /* an empty body has no buffer yet */
+        len = 0;
     for (size_t i = 0; i < len && n < sizeof out - 4; i++) {
         unsigned char ch = (unsigned char)p[i];
         if (ch < 0x20 || ch == 0x7f) {
@@ -54,10 +56,9 @@ static void push_excerpt(lua_State *L, const char *p, size_t len)
         space = 0;
         out[n++] = (char)ch;
     }
-    if (n == sizeof out - 4) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
+    if (n == sizeof out - 4)
+        for (int dots = 0; dots < 3; dots++)
+            out[n++] = '.';
     lua_pushlstring(L, out, n);
 }
 
@@ -248,8 +249,10 @@ static int push_response(lua_State *L, cf_client *c, enum cf_http_outcome outcom
     }
     if (success < 0) {
         if (!is_2xx(status)) {
-            snprintf(detail, sizeof detail, "unexpected response without a Cloudflare envelope "
-                                            "(%s, %zu bytes)", ctype, h->body.len);
+            snprintf(detail, sizeof detail,
+                     "unexpected response without a Cloudflare envelope "
+                     "(%s, %zu bytes)",
+                     ctype, h->body.len);
             return push_failure(L, "http", status, ray, 0, detail);
         }
         return push_failure(L, "decode", status, ray, 0,
@@ -263,8 +266,7 @@ static int push_response(lua_State *L, cf_client *c, enum cf_http_outcome outcom
 
     lua_getfield(L, env, "result");
     if (lua_isnil(L, -1) || lua_rawequal(L, -1, UPV_NULL))
-        return push_failure(L, "decode", status, ray, 0,
-                            "response has success=true but no result");
+        return push_failure(L, "decode", status, ray, 0, "response has success=true but no result");
     lua_createtable(L, 0, 2); /* info */
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
@@ -287,10 +289,13 @@ static int cf_client_request(lua_State *L)
     const char *path = luaL_checklstring(L, 3, &plen);
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 4, NULL, &blen);
-    luaL_argcheck(L, plen > 0 && path[0] == '/', 3, "path must start with '/'");
-    for (size_t i = 0; i < plen; i++) /* the path is spliced into the URL as it is */
-        luaL_argcheck(L, (unsigned char)path[i] > 0x20 && path[i] != 0x7f, 3,
-                      "path contains a space or control character");
+    if (plen == 0 || path[0] != '/')
+        return luaL_argerror(L, 3, "path must start with '/'");
+    for (size_t i = 0; i < plen; i++) { /* the path is spliced into the URL as it is */
+        unsigned char ch = (unsigned char)path[i];
+        if (ch <= 0x20 || ch == 0x7f)
+            return luaL_argerror(L, 3, "path contains a space or control character");
+    }
 
     c->url.len = c->base_len;
     if (cf_buf_append(&c->url, path, plen) != 0)
@@ -316,8 +321,7 @@ static int cf_client_tostring(lua_State *L)
     }
     /* credentials are never shown, only which kind is configured */
     lua_pushlstring(L, c->url.data, c->base_len);
-    lua_pushfstring(L, "cloudflare.Client (%s, %s): %p", c->auth, lua_tostring(L, -1),
-                    (void *)c);
+    lua_pushfstring(L, "cloudflare.Client (%s, %s): %p", c->auth, lua_tostring(L, -1), (void *)c);
     return 1;
 }
 
@@ -422,7 +426,7 @@ static int cf_core_client(lua_State *L)
         return luaL_error(L, "cloudflare.new: ca_file must be a string");
     cfg.ca_file = lua_tostring(L, -1);
     lua_getfield(L, 1, "max_body");
-    lua_Integer max_body = luaL_optinteger(L, -1, 32 * 1024 * 1024);
+    lua_Integer max_body = luaL_optinteger(L, -1, (lua_Integer)32 << 20);
     if (max_body <= 0)
         return luaL_error(L, "cloudflare.new: max_body must be a positive number of bytes");
     cfg.max_body = (size_t)max_body;

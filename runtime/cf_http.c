@@ -86,8 +86,8 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg)
     }
     CURL *c = h->curl;
     CURLcode rc = CURLE_OK;
-#define SET(opt, val) \
-    if (rc == CURLE_OK) \
+#define SET(opt, val)                                                                              \
+    if (rc == CURLE_OK)                                                                            \
     rc = curl_easy_setopt(c, opt, val)
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -111,8 +111,7 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg)
         SET(CURLOPT_CAINFO, cfg->ca_file);
 #undef SET
     if (rc != CURLE_OK) {
-        snprintf(h->errbuf, sizeof h->errbuf, "libcurl option refused: %s",
-                 curl_easy_strerror(rc));
+        snprintf(h->errbuf, sizeof h->errbuf, "libcurl option refused: %s", curl_easy_strerror(rc));
         return -1;
     }
     /* libcurl would otherwise wait up to a second for "100 Continue" on bodies over 1 KiB */

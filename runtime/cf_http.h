@@ -18,15 +18,15 @@ enum cf_http_outcome {
 
 typedef struct cf_http_config {
     const char *user_agent;
-    const char *ca_file;     /* NULL: the system store */
-    long timeout_ms;         /* whole request */
+    const char *ca_file; /* NULL: the system store */
+    long timeout_ms;     /* whole request */
     long connect_timeout_ms;
     size_t max_body;
 } cf_http_config;
 
 typedef struct cf_http {
-    CURL *curl;                  /* NULL once closed */
-    struct curl_slist *headers;  /* fixed headers, credentials among them */
+    CURL *curl;                 /* NULL once closed */
+    struct curl_slist *headers; /* fixed headers, credentials among them */
     size_t max_body;
     int too_large, nomem;
     char errbuf[CURL_ERROR_SIZE];

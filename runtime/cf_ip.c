@@ -68,7 +68,6 @@ static int parse6(const char *s, size_t n, uint8_t out[16])
                 return -1;
             g[ng++] = (unsigned)v4[0] << 8 | v4[1];
             g[ng++] = (unsigned)v4[2] << 8 | v4[3];
-            i = n;
             break;
         }
         if (digits == 0 || digits > 4 || ng == 8)
@@ -101,7 +100,7 @@ static int parse6(const char *s, size_t n, uint8_t out[16])
         for (int k = gap; k < 8 - tail; k++)
             g[k] = 0;
     }
-    for (int k = 0; k < 8; k++) {
+    for (size_t k = 0; k < 8; k++) {
         out[2 * k] = (uint8_t)(g[k] >> 8);
         out[2 * k + 1] = (uint8_t)(g[k] & 0xff);
     }
@@ -138,7 +137,7 @@ size_t cf_ip_format(const cf_ip *ip, char *out)
                                 a[15]);
 
     unsigned g[8];
-    for (int k = 0; k < 8; k++)
+    for (size_t k = 0; k < 8; k++)
         g[k] = (unsigned)a[2 * k] << 8 | a[2 * k + 1];
     /* RFC 5952 4.2: compress the longest run of two or more zero groups, the first on a tie */
     int best = -1, bestlen = 1;

@@ -10,8 +10,8 @@
 #define CF_IP_STRLEN 46
 
 typedef struct cf_ip {
-    int family;        /* 4 or 6 */
-    uint8_t addr[16];  /* network order; IPv4 uses the first 4 bytes */
+    int family;       /* 4 or 6 */
+    uint8_t addr[16]; /* network order; IPv4 uses the first 4 bytes */
 } cf_ip;
 
 /* Strict parse of exactly n bytes: IPv4 dotted quad without leading zeros; IPv6 in any

@@ -13,8 +13,8 @@
 #include "cf_sandbox.h"
 
 #define EXIT_SCRIPT_ERROR 1
-#define EXIT_USAGE 2
-#define TRY_HELP "Try 'cfrun --help' for more information.\n"
+#define EXIT_USAGE        2
+#define TRY_HELP          "Try 'cfrun --help' for more information.\n"
 
 static const char *const progname = "cfrun";
 
@@ -66,8 +66,8 @@ static int report(lua_State *L, int status)
 }
 
 typedef struct cf_opts {
-    int script;   /* index of the script in argv, 0 if none */
-    int has_e;    /* -e or -l given */
+    int script; /* index of the script in argv, 0 if none */
+    int has_e;  /* -e or -l given */
     int sandbox;
     int fake_api; /* index of --fake-api: the rest of argv is the server's */
     int version, help;

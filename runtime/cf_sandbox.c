@@ -1,7 +1,6 @@
 /* cf_sandbox: the fake API child process behind --sandbox (see cf_sandbox.h).
  * Must never leave the child running: a handle stops it, and PR_SET_PDEATHSIG covers the
  * exits that skip Lua's cleanup (os.exit, a crash, SIGKILL). */
-#define _GNU_SOURCE
 #include "cf_sandbox.h"
 
 #include <errno.h>
@@ -18,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SANDBOX_MT "cfrun.Sandbox"
+#define SANDBOX_MT       "cfrun.Sandbox"
 #define START_TIMEOUT_MS 10000
 
 extern char **environ;
@@ -65,11 +64,14 @@ static int read_port(int fd, char *line, size_t cap)
         len++;
     }
     line[len] = '\0';
-    char host[64];
-    int port;
-    if (sscanf(line, "LISTENING %63s %d", host, &port) != 2 || port <= 0 || port > 65535)
+    const char *sp = strrchr(line, ' ');
+    if (strncmp(line, "LISTENING ", 10) != 0 || sp == NULL)
         return -1;
-    return port;
+    char *end;
+    long port = strtol(sp + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535)
+        return -1;
+    return (int)port;
 }
 
 /* Every CLOUDFLARE_* variable goes, so a real token in the environment can never reach the
@@ -138,8 +140,8 @@ int cf_sandbox_start(lua_State *L)
         if (devnull >= 0)
             dup2(devnull, 0);
         dup2(pfd[1], 1);
-        execl(self, "cfrun", "--fake-api", "--sandbox", "--quiet", "--host", "127.0.0.1",
-              "--port", "0", "--token", token, (char *)NULL);
+        execl(self, "cfrun", "--fake-api", "--sandbox", "--quiet", "--host", "127.0.0.1", "--port",
+              "0", "--token", token, (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);

@@ -1,10 +1,11 @@
--- cloudflare.fake_api: a fake Cloudflare API server (HTTP/1.1 over LuaSocket, one coroutine
--- per connection) with a control API under /__fake/ that tests use to seed, inspect and
--- inject faults. It must depend on nothing but LuaSocket, cjson and the Lua standard library
--- (one optional hook: cloudflare.core.exit_with_parent), and must never crash on bad input.
+-- cloudflare.fake_api: a fake Cloudflare API server (HTTP/1.1, one coroutine per connection
+-- over LuaSocket) with a control API under /__fake/ for tests to seed, inspect and inject faults.
+-- It must use nothing but LuaSocket, cjson and the standard library (optional hook:
+-- cloudflare.core.exit_with_parent), and must never crash or block on what a client sends.
 --
 -- Conventions: M.new raises on bad configuration (a programming or start-up mistake);
--- what happens on the wire is answered with an HTTP error, never raised past a connection.
+-- listen() returns nil, message on system failure; whatever arrives on the wire is answered
+-- with an HTTP error and never raised past its connection.
 
 local socket = require("socket")
 local cjson = require("cjson")
