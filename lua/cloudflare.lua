@@ -104,6 +104,20 @@ local function append_all(dst, src, first, last)
   for i = first or 1, last or #src do dst[#dst + 1] = src[i] end
 end
 
+-- Sorts result items by where their input stood in the caller's list (items the server named
+-- without our asking go last, in the order they came).
+local function in_input_order(items, position)
+  local key = {}
+  for i, item in ipairs(items) do
+    key[item] = { item.input and position[item.input] or math.huge, i }
+  end
+  table.sort(items, function(a, b)
+    local ka, kb = key[a], key[b]
+    if ka[1] ~= kb[1] then return ka[1] < kb[1] end
+    return ka[2] < kb[2]
+  end)
+end
+
 local function decode_error(info, problem)
   return core.error {
     kind = "decode",
@@ -181,17 +195,18 @@ local function bulk_delete(client, args)
 
   -- canonical form, first-seen order, one entry per address; non-addresses are never sent
   local res = new_result()
-  local order, input_of, bad_seen = {}, {}, {}
+  local order, input_of, position = {}, {}, {}
   for i = 1, n do
     local s = ips[i]
     local c = canonical(s)
     if c then
       if not input_of[c] then
         input_of[c] = s
+        position[s] = i
         order[#order + 1] = c
       end
-    elseif not bad_seen[s] then
-      bad_seen[s] = true
+    elseif not position[s] then
+      position[s] = i
       res.value.failed[#res.value.failed + 1] = { origin_ip = s, error = "invalid IP address", input = s }
     end
   end
@@ -214,9 +229,11 @@ local function bulk_delete(client, args)
     end
     if err then -- stop: nothing more is sent, the rest stays pending
       append_all(res.value.pending, order, last + 1)
+      in_input_order(res.value.failed, position)
       return nil, err, res
     end
   end
+  in_input_order(res.value.failed, position)
   return res
 end
 

@@ -87,8 +87,10 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg)
     CURL *c = h->curl;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                                              \
-    if (rc == CURLE_OK)                                                                            \
-    rc = curl_easy_setopt(c, opt, val)
+    do {                                                                                           \
+        if (rc == CURLE_OK)                                                                        \
+            rc = curl_easy_setopt(c, opt, val);                                                    \
+    } while (0)
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");

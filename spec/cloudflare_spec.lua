@@ -128,6 +128,15 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     }, res.value.failed)
   end)
 
+  it("lists failed items in the order of the caller's inputs", function()
+    local res = assert(client.cache.origin_cloud_regions.bulk_delete {
+      zone_id = ZONE, ips = { "bad-1", "203.0.113.50", "192.0.2.1", "bad-2", "203.0.113.51" } })
+    assert.are.same({ "bad-1", "203.0.113.50", "bad-2", "203.0.113.51" },
+      H.pluck(res.value.failed, "input"))
+    assert.are.same({ "invalid IP address", "mapping not found", "invalid IP address",
+      "mapping not found" }, H.pluck(res.value.failed, "error"))
+  end)
+
   it("makes no request for an empty list (or one with no valid address)", function()
     for _, ips in ipairs { {}, { "nope" } } do
       local res = assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips })
