@@ -229,10 +229,12 @@ local function bulk_delete(client, args)
     end
     if err then -- stop: nothing more is sent, the rest stays pending
       append_all(res.value.pending, order, last + 1)
+      in_input_order(res.value.succeeded, position)
       in_input_order(res.value.failed, position)
       return nil, err, res
     end
   end
+  in_input_order(res.value.succeeded, position)
   in_input_order(res.value.failed, position)
   return res
 end
