@@ -43,7 +43,9 @@ end
 function Fake:raw(method, path, body, headers)
   local chunks = {}
   local source
-  headers = headers or {}
+  local given = headers
+  headers = {}
+  for k, v in pairs(given or {}) do headers[k] = v end -- never change the caller's table
   if body ~= nil then
     local text = type(body) == "string" and body or cjson.encode(body)
     source = ltn12.source.string(text)
