@@ -178,3 +178,82 @@ int cf_ip_canonical(const char *s, size_t n, char *out)
         return -1;
     return (int)cf_ip_format(&ip, out);
 }
+
+int cf_ip_compare(const cf_ip *a, const cf_ip *b)
+{
+    if (a->family != b->family)
+        return a->family < b->family ? -1 : 1;
+    return memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16);
+}
+
+/* An IPv4-mapped IPv6 address becomes its IPv4 host; anything else is unchanged. */
+static cf_ip unmapped(const cf_ip *ip)
+{
+    cf_ip out = *ip;
+    if (ip->family == 6 && is_v4_mapped(ip->addr)) {
+        memset(&out, 0, sizeof out);
+        out.family = 4;
+        memcpy(out.addr, ip->addr + 12, 4);
+    }
+    return out;
+}
+
+static void mask(uint8_t *addr, int bits, int total)
+{
+    for (int bit = bits; bit < total; bit++)
+        addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+}
+
+int cf_prefix_parse(const char *s, size_t n, cf_prefix *out)
+{
+    const char *slash = memchr(s, '/', n);
+    size_t alen = slash ? (size_t)(slash - s) : n;
+    if (cf_ip_parse(s, alen, &out->net) != 0)
+        return -1;
+    int total = out->net.family == 4 ? 32 : 128;
+    out->bits = total;
+    if (slash) {
+        const char *d = slash + 1;
+        size_t dlen = n - alen - 1;
+        if (dlen == 0 || dlen > 3 || (dlen > 1 && d[0] == '0'))
+            return -1;
+        int bits = 0;
+        for (size_t i = 0; i < dlen; i++) {
+            if (d[i] < '0' || d[i] > '9')
+                return -1;
+            bits = bits * 10 + (d[i] - '0');
+        }
+        if (bits > total)
+            return -1;
+        out->bits = bits;
+    }
+    /* a prefix written as an IPv4-mapped network is an IPv4 network */
+    if (out->net.family == 6 && out->bits >= 96 && is_v4_mapped(out->net.addr)) {
+        out->net = unmapped(&out->net);
+        out->bits -= 96;
+        total = 32;
+    }
+    mask(out->net.addr, out->bits, total);
+    return 0;
+}
+
+int cf_prefix_contains(const cf_prefix *p, const cf_ip *ip)
+{
+    cf_ip host = unmapped(ip);
+    if (host.family != p->net.family)
+        return 0;
+    int full = p->bits / 8, rest = p->bits % 8;
+    if (memcmp(host.addr, p->net.addr, (size_t)full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    uint8_t m = (uint8_t)(0xffu << (8 - rest));
+    return (host.addr[full] & m) == p->net.addr[full];
+}
+
+size_t cf_prefix_format(const cf_prefix *p, char *out)
+{
+    size_t len = cf_ip_format(&p->net, out);
+    len += (size_t)snprintf(out + len, CF_PREFIX_STRLEN - len, "/%d", p->bits);
+    return len;
+}

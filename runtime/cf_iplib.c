@@ -36,10 +36,78 @@ static int cf_ip_lua_version(lua_State *L)
     return 1;
 }
 
+/* ip.valid(s) -> boolean */
+static int cf_ip_lua_valid(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    cf_ip ip;
+    lua_pushboolean(L, cf_ip_parse(s, n, &ip) == 0);
+    return 1;
+}
+
+static cf_prefix check_prefix(lua_State *L, int arg)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, arg, &n);
+    cf_prefix p;
+    if (cf_prefix_parse(s, n, &p) != 0) /* a CIDR is written by the programmer: raise */
+        luaL_argerror(L, arg, lua_pushfstring(L, "invalid CIDR '%s'", s));
+    return p;
+}
+
+/* ip.contains(cidr, addr) -> boolean. A bad cidr raises; an addr that is not an address
+ * is simply not contained (it comes from data). */
+static int cf_ip_lua_contains(lua_State *L)
+{
+    cf_prefix p = check_prefix(L, 1);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    cf_ip ip;
+    lua_pushboolean(L, cf_ip_parse(s, n, &ip) == 0 && cf_prefix_contains(&p, &ip));
+    return 1;
+}
+
+/* ip.cidr(s) -> canonical "network/bits" | nil, "invalid CIDR" */
+static int cf_ip_lua_cidr(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    cf_prefix p;
+    if (cf_prefix_parse(s, n, &p) != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "invalid CIDR");
+        return 2;
+    }
+    char out[CF_PREFIX_STRLEN];
+    lua_pushlstring(L, out, cf_prefix_format(&p, out));
+    return 1;
+}
+
+/* ip.less(a, b): numeric order for table.sort; non-addresses sort last, as text. */
+static int cf_ip_lua_less(lua_State *L)
+{
+    size_t na, nb;
+    const char *a = luaL_checklstring(L, 1, &na);
+    const char *b = luaL_checklstring(L, 2, &nb);
+    cf_ip ia, ib;
+    int va = cf_ip_parse(a, na, &ia) == 0, vb = cf_ip_parse(b, nb, &ib) == 0;
+    if (va && vb)
+        lua_pushboolean(L, cf_ip_compare(&ia, &ib) < 0);
+    else if (va != vb)
+        lua_pushboolean(L, va);
+    else
+        lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+    return 1;
+}
+
 int cf_open_ip(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"canonical", cf_ip_lua_canonical}, {"version", cf_ip_lua_version}, {NULL, NULL}};
+        {"canonical", cf_ip_lua_canonical}, {"version", cf_ip_lua_version},
+        {"valid", cf_ip_lua_valid},         {"contains", cf_ip_lua_contains},
+        {"cidr", cf_ip_lua_cidr},           {"less", cf_ip_lua_less},
+        {NULL, NULL}};
     luaL_newlib(L, funcs);
     return 1;
 }

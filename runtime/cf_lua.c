@@ -48,6 +48,8 @@ void cf_lua_preload(lua_State *L)
     lua_setfield(L, -2, "cloudflare.core");
     lua_pushcfunction(L, cf_open_ip);
     lua_setfield(L, -2, "cloudflare.ip");
+    lua_pushcfunction(L, cf_open_json);
+    lua_setfield(L, -2, "cloudflare.json");
     for (const cf_embedded *m = cf_embedded_modules; m->name; m++) {
         lua_pushlightuserdata(L, (void *)m);
         lua_pushcclosure(L, load_embedded, 1);

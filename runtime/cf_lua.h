@@ -13,7 +13,8 @@
  * into Lua goes through here. */
 int cf_pcall(lua_State *L, int nargs, int nres);
 
-/* Registers cjson, cloudflare.core, cloudflare.ip and the embedded Lua modules. */
+/* Registers cjson, cloudflare.core, cloudflare.ip, cloudflare.json and the embedded Lua
+ * modules. */
 void cf_lua_preload(lua_State *L);
 
 /* Embedded Lua sources, generated at build time from lua/ (cf_embedded.c). */
@@ -25,9 +26,10 @@ typedef struct cf_embedded {
 } cf_embedded;
 extern const cf_embedded cf_embedded_modules[];
 
-/* Native modules (cf_client.c, cf_iplib.c). */
+/* Native modules (cf_client.c, cf_iplib.c, cf_json.c). */
 int cf_open_core(lua_State *L);
 int cf_open_ip(lua_State *L);
+int cf_open_json(lua_State *L);
 
 #define CF_VERSION "0.1.0"
 

@@ -106,3 +106,331 @@ describe("the fake API", function()
     quick:close()
   end)
 end)
+
+describe("the fake API's origin cloud region endpoints", function()
+  local BASE = "/client/v4/zones/" .. H.ZONE .. "/cache/origin_cloud_regions"
+  local EMPTY_ZONE = "0123456789abcdef0123456789abcdef"
+  local RFC3339 = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function()
+    fake:reset()
+    local _, status = fake:control("PUT", "/__fake/zones/" .. H.ZONE, cjson.encode {
+      { ["origin-ip"] = "192.0.2.1", region = "us-east-1", vendor = "aws", modified_on = "2026-01-01T00:00:00Z" },
+      { ["origin-ip"] = "2001:db8::1", region = "us-central1", vendor = "gcp", modified_on = "2026-01-03T00:00:00Z" },
+      { ["origin-ip"] = "203.0.113.5", region = "us-ashburn-1", vendor = "oci", modified_on = "2026-01-02T00:00:00Z" },
+    })
+    assert.are.equal(200, status)
+  end)
+
+  -- method on BASE .. suffix with the spec token; returns the decoded envelope, status, text
+  local function api(method, suffix, body)
+    local text, status = fake:raw(method, BASE .. suffix, body, AUTH)
+    return cjson.decode(text), status, text
+  end
+
+  local function m(ip, region, vendor, modified_on)
+    return { ["origin-ip"] = ip, region = region, vendor = vendor, modified_on = modified_on }
+  end
+
+  local SEEDED = {
+    m("192.0.2.1", "us-east-1", "aws", "2026-01-01T00:00:00Z"),
+    m("2001:db8::1", "us-central1", "gcp", "2026-01-03T00:00:00Z"),
+    m("203.0.113.5", "us-ashburn-1", "oci", "2026-01-02T00:00:00Z"),
+  }
+
+  local function setting(value, modified_on)
+    return { success = true, errors = {}, messages = {}, result = {
+      id = "origin_public_cloud_region", editable = true, modified_on = modified_on, value = value } }
+  end
+
+  local function failure(code, message)
+    return { success = false, errors = { { code = code, message = message } }, messages = {}, result = cjson.null }
+  end
+
+  local function assert_fails(status, code, message, method, suffix, body)
+    local env, got = api(method, suffix, body)
+    assert.are.equal(status, got, method .. " " .. suffix .. " " .. tostring(body))
+    assert.are.same(failure(code, message), env)
+  end
+
+  describe("list (GET)", function()
+    it("returns every mapping in insertion order; modified_on is the latest one", function()
+      local env, status = api("GET", "")
+      assert.are.equal(200, status)
+      assert.are.same(setting(SEEDED, "2026-01-03T00:00:00Z"), env)
+    end)
+
+    it("writes [] and a null modified_on for a zone without mappings", function()
+      local expected = '{"errors":[],"messages":[],"result":{"editable":true,"id":"origin_public_cloud_region",'
+        .. '"modified_on":null,"value":[]},"success":true}'
+      fake:set_zone(EMPTY_ZONE, {})
+      local text, status = fake:raw("GET", "/client/v4/zones/" .. EMPTY_ZONE .. "/cache/origin_cloud_regions",
+        nil, AUTH)
+      assert.are.equal(200, status)
+      assert.are.equal(expected, text)
+      text = fake:raw("GET", "/client/v4/zones/fedcba9876543210/cache/origin_cloud_regions", nil, AUTH)
+      assert.are.equal(expected, text) -- a zone never seeded is empty too
+    end)
+
+    it("uses the configured wire key", function()
+      fake:options { wire_key = "origin_ip" }
+      local env = api("GET", "")
+      assert.are.equal("192.0.2.1", env.result.value[1].origin_ip)
+      assert.is_nil(env.result.value[1]["origin-ip"])
+    end)
+  end)
+
+  describe("get (GET /<ip>)", function()
+    it("finds a mapping by percent-encoded, raw or non-canonical IPv6", function()
+      for _, ip in ipairs { "2001%3Adb8%3A%3A1", "2001%3adb8%3a%3a1", "2001:db8::1", "2001:DB8:0:0::1" } do
+        local env, status = api("GET", "/" .. ip)
+        assert.are.equal(200, status, ip)
+        assert.are.same(setting(SEEDED[2], "2026-01-03T00:00:00Z"), env)
+      end
+    end)
+
+    it("answers 404 code 1142 for an unmapped IP and 400 code 1140 for an invalid one", function()
+      assert_fails(404, 1142, "origin cloud region mapping not found", "GET", "/198.51.100.1")
+      assert_fails(400, 1140, "invalid IP address", "GET", "/not-an-ip")
+      assert_fails(400, 1140, "invalid IP address", "GET", "/192.0.2.256")
+      assert_fails(400, 1140, "invalid IP address", "GET", "/2001%3Adb8%3A%3A1%2F64")
+    end)
+  end)
+
+  describe("create (POST)", function()
+    it("appends the canonicalised mapping and returns it", function()
+      local env, status = api("POST", "", { ip = "2001:DB8:0:0:0:0:0:A", region = "eastus", vendor = "azure" })
+      assert.are.equal(200, status)
+      local now = env.result.modified_on
+      assert.matches(RFC3339, now)
+      assert.are.same(setting(m("2001:db8::a", "eastus", "azure", now), now), env)
+      assert.are.same(m("2001:db8::a", "eastus", "azure", now), fake:zone(H.ZONE)[4])
+      assert.are.equal(4, #fake:zone(H.ZONE))
+    end)
+
+    it("refuses an IP that already has a mapping with code 1145", function()
+      assert_fails(400, 1145, "mapping already exists for this IP", "POST", "",
+        { ip = "2001:db8:0::1", region = "us-east-1", vendor = "aws" })
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+
+    it("validates the body: 1198 naming the field, 1140, 1146, 1147", function()
+      local function bad(body) return "Invalid request body: " .. body end
+      assert_fails(400, 1198, bad("the body is not valid JSON"), "POST", "", "{nope")
+      assert_fails(400, 1198, bad('expected a JSON object {"ip", "region", "vendor"}'), "POST", "", "[]")
+      assert_fails(400, 1198, bad('"ip" is required'), "POST", "", { region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1198, bad('"region" must be a string'), "POST", "",
+        { ip = "192.0.2.9", region = 1, vendor = "aws" })
+      assert_fails(400, 1198, bad('"vendor" is required'), "POST", "",
+        '{"ip":"192.0.2.9","region":"us-east-1","vendor":null}')
+      assert_fails(400, 1140, "invalid IP address", "POST", "",
+        { ip = "192.0.2", region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1146, "unsupported vendor: ibm", "POST", "",
+        { ip = "192.0.2.9", region = "us-east-1", vendor = "ibm" })
+      assert_fails(400, 1147, "unsupported region us-central1 for vendor aws", "POST", "",
+        { ip = "192.0.2.9", region = "us-central1", vendor = "aws" })
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+
+    it("refuses a new mapping at the limit with 403 code 1164; reset restores the limit", function()
+      fake:options { max_mappings = 3 }
+      assert_fails(403, 1164, "mapping limit reached (3)", "POST", "",
+        { ip = "192.0.2.9", region = "us-east-1", vendor = "aws" })
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+      fake:reset()
+      assert.are.equal(3500, (fake:control("GET", "/__fake/options")).max_mappings)
+    end)
+  end)
+
+  describe("edit (PATCH)", function()
+    it("updates an existing mapping in place and returns the whole list", function()
+      local env, status = api("PATCH", "", { ip = "192.0.2.1", region = "westus2", vendor = "azure" })
+      assert.are.equal(200, status)
+      local now = env.result.modified_on
+      assert.matches(RFC3339, now)
+      local expected = { m("192.0.2.1", "westus2", "azure", now), SEEDED[2], SEEDED[3] }
+      assert.are.same(setting(expected, now), env)
+      assert.are.same(expected, fake:zone(H.ZONE))
+    end)
+
+    it("appends a new mapping", function()
+      local env = api("PATCH", "", { ip = "198.51.100.7", region = "europe-west3", vendor = "gcp" })
+      local now = env.result.modified_on
+      local expected = { SEEDED[1], SEEDED[2], SEEDED[3], m("198.51.100.7", "europe-west3", "gcp", now) }
+      assert.are.same(setting(expected, now), env)
+      assert.are.same(expected, fake:zone(H.ZONE))
+    end)
+
+    it("at the limit updates existing IPs but refuses new ones with 403 code 1164", function()
+      fake:options { max_mappings = 3 }
+      local _, status = api("PATCH", "", { ip = "203.0.113.5", region = "ap-tokyo-1", vendor = "oci" })
+      assert.are.equal(200, status)
+      assert_fails(403, 1164, "mapping limit reached (3)", "PATCH", "",
+        { ip = "198.51.100.7", region = "us-east-1", vendor = "aws" })
+      assert.are.same({ "192.0.2.1", "2001:db8::1", "203.0.113.5" }, H.pluck(fake:zone(H.ZONE), "origin-ip"))
+      assert.are.equal("ap-tokyo-1", fake:zone(H.ZONE)[3].region)
+    end)
+
+    it("validates like create", function()
+      assert_fails(400, 1198, 'Invalid request body: "ip" must be a string', "PATCH", "",
+        { ip = { "192.0.2.1" }, region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1140, "invalid IP address", "PATCH", "",
+        { ip = "fe80::1%eth0", region = "eastus", vendor = "azure" })
+      assert_fails(400, 1146, "unsupported vendor: AWS", "PATCH", "",
+        { ip = "192.0.2.1", region = "us-east-1", vendor = "AWS" })
+      assert_fails(400, 1147, "unsupported region eastus for vendor oci", "PATCH", "",
+        { ip = "192.0.2.1", region = "eastus", vendor = "oci" })
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+  end)
+
+  describe("delete (DELETE /<ip>)", function()
+    it("deletes by percent-encoded IPv6 and returns the mapping it had", function()
+      local env, status = api("DELETE", "/2001%3Adb8%3A%3A1")
+      assert.are.equal(200, status)
+      assert.matches(RFC3339, env.result.modified_on)
+      assert.are.same(setting(SEEDED[2], env.result.modified_on), env)
+      assert.are.same({ SEEDED[1], SEEDED[3] }, fake:zone(H.ZONE))
+    end)
+
+    it("answers 404 code 1163 when there is no mapping, 400 code 1140 for an invalid IP", function()
+      api("DELETE", "/192.0.2.1")
+      assert_fails(404, 1163, "origin cloud region mapping not found", "DELETE", "/192.0.2.1")
+      assert_fails(400, 1140, "invalid IP address", "DELETE", "/192.0.2.01")
+      assert.are.same({ SEEDED[2], SEEDED[3] }, fake:zone(H.ZONE))
+    end)
+  end)
+
+  describe("bulk_edit (PATCH /batch)", function()
+    it("upserts item by item and reports failures in order", function()
+      fake:options { max_mappings = 4 }
+      local env, status = api("PATCH", "/batch", cjson.encode {
+        { ip = "2001:DB8::1", region = "us-west1", vendor = "gcp" },        -- update, keeps its place
+        { ip = "nope", region = "us-east-1", vendor = "aws" },
+        { ip = "198.51.100.1", region = "us-east-1", vendor = "ibm" },
+        { ip = "198.51.100.2", region = "us-east1", vendor = "aws" },
+        { ip = "198.51.100.3", region = "uk-london-1", vendor = "oci" },    -- new: the 4th mapping
+        { ip = "198.51.100.4", region = "eu-central-1", vendor = "aws" },   -- new: over the limit
+        { ip = "192.0.2.1", region = "eu-central-1", vendor = "aws" },      -- update still allowed
+      })
+      assert.are.equal(200, status)
+      local now = env.result.modified_on
+      assert.matches(RFC3339, now)
+      assert.are.same(setting({
+        succeeded = {
+          { ["origin-ip"] = "2001:db8::1", region = "us-west1", vendor = "gcp" },
+          { ["origin-ip"] = "198.51.100.3", region = "uk-london-1", vendor = "oci" },
+          { ["origin-ip"] = "192.0.2.1", region = "eu-central-1", vendor = "aws" },
+        },
+        failed = {
+          { ["origin-ip"] = "nope", error = "invalid IP address" },
+          { ["origin-ip"] = "198.51.100.1", error = "unsupported vendor" },
+          { ["origin-ip"] = "198.51.100.2", error = "unsupported region" },
+          { ["origin-ip"] = "198.51.100.4", error = "mapping limit reached" },
+        },
+      }, now), env)
+      assert.are.same({
+        m("192.0.2.1", "eu-central-1", "aws", now), m("2001:db8::1", "us-west1", "gcp", now), SEEDED[3],
+        m("198.51.100.3", "uk-london-1", "oci", now),
+      }, fake:zone(H.ZONE))
+    end)
+
+    it("has a null modified_on and [] for succeeded when nothing was applied", function()
+      local env, status, text = api("PATCH", "/batch", '[{"ip":"192.0.2.1","region":"nowhere","vendor":"aws"}]')
+      assert.are.equal(200, status)
+      assert.are.equal(cjson.null, env.result.modified_on)
+      assert.matches('"succeeded":%[%]', text)
+      assert.are.same({ { ["origin-ip"] = "192.0.2.1", error = "unsupported region" } }, env.result.value.failed)
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+
+    it("rejects a body that is not an array of 1 to 100 mappings with code 1198", function()
+      local many = {}
+      for i = 1, 101 do many[i] = { ip = "10.0.0." .. i, region = "us-east-1", vendor = "aws" } end
+      local function bad(body) return "Invalid request body: " .. body end
+      assert_fails(400, 1198, bad("the body is not valid JSON"), "PATCH", "/batch", "")
+      assert_fails(400, 1198, bad('expected a JSON array of objects {"ip", "region", "vendor"}'), "PATCH", "/batch",
+        { ip = "192.0.2.1", region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1198, bad("the array is empty; send 1 to 100 mappings"), "PATCH", "/batch", "[]")
+      assert_fails(400, 1198, bad("101 items; at most 100 mappings per request"), "PATCH", "/batch", cjson.encode(many))
+      assert_fails(400, 1198, bad("item 2 of the array: not a JSON object"), "PATCH", "/batch",
+        '[{"ip":"192.0.2.1","region":"us-east-1","vendor":"aws"},"192.0.2.2"]')
+      assert_fails(400, 1198, bad('item 1 of the array: "vendor" is required'), "PATCH", "/batch",
+        '[{"ip":"192.0.2.1","region":"us-east-1"}]')
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+  end)
+
+  describe("supported_regions (GET /supported_regions)", function()
+    it("lists vendors, regions and upper-tier colos outside the setting shape", function()
+      local env, status = api("GET", "/supported_regions")
+      assert.are.equal(200, status)
+      assert.is_true(env.success)
+      assert.are.same({ "obtained_codes", "vendors" }, (function()
+        local keys = {}
+        for k in pairs(env.result) do keys[#keys + 1] = k end
+        table.sort(keys)
+        return keys
+      end)())
+      assert.is_true(env.result.obtained_codes)
+      local names = {}
+      for vendor, list in pairs(env.result.vendors) do
+        names[vendor] = {}
+        for _, r in ipairs(list) do
+          assert.are.equal("string", type(r.name))
+          assert.is_true(#r.upper_tier_colos >= 1 and #r.upper_tier_colos <= 3, r.name)
+          for _, colo in ipairs(r.upper_tier_colos) do assert.matches("^%u%u%u$", colo) end
+          names[vendor][r.name] = true
+        end
+      end
+      assert.are.same({ "aws", "azure", "gcp", "oci" }, (function()
+        local keys = {}
+        for k in pairs(names) do keys[#keys + 1] = k end
+        table.sort(keys)
+        return keys
+      end)())
+      for vendor, regions in pairs {
+        aws = { "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1",
+          "ap-northeast-1" },
+        gcp = { "us-central1", "us-east1", "us-west1", "europe-west1", "europe-west3", "asia-east1" },
+        azure = { "eastus", "westus2", "westeurope", "northeurope", "southeastasia" },
+        oci = { "us-ashburn-1", "us-phoenix-1", "eu-frankfurt-1", "uk-london-1", "ap-tokyo-1" },
+      } do
+        for _, r in ipairs(regions) do assert.is_true(names[vendor][r], vendor .. " " .. r) end
+      end
+      assert.are.same(require("cloudflare.fake_api").SUPPORTED_REGIONS, env.result.vendors)
+    end)
+
+    it("supports every region of the sandbox seed", function()
+      local fake_api = require "cloudflare.fake_api"
+      fake:set_zone(H.ZONE, {})
+      for _, s in ipairs(fake_api.sandbox_seed().zones[fake_api.SANDBOX_ZONE]) do
+        local env, status = api("POST", "", { ip = s["origin-ip"], region = s.region, vendor = s.vendor })
+        assert.are.equal(200, status, s["origin-ip"] .. " " .. s.vendor .. " " .. s.region)
+        assert.is_true(env.success)
+      end
+    end)
+  end)
+
+  describe("routing", function()
+    it("takes /batch and /supported_regions before /<ip>; other methods get 405 code 10405", function()
+      for _, c in ipairs {
+        { "GET", "/batch" }, { "POST", "/batch" }, { "DELETE", "/supported_regions" },
+        { "PATCH", "/supported_regions" }, { "PUT", "" }, { "DELETE", "" }, { "PATCH", "/192.0.2.1" },
+        { "POST", "/192.0.2.1" },
+      } do
+        assert_fails(405, 10405, "Method not allowed", c[1], c[2])
+      end
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+
+    it("answers 7000 for a path below an IP and 7003 for a bad zone id", function()
+      assert_fails(404, 7000, "No route for that URI", "GET", "/192.0.2.1/more")
+      local text, status = fake:raw("GET", "/client/v4/zones/bad-zone!/cache/origin_cloud_regions", nil, AUTH)
+      assert.are.equal(404, status)
+      assert.are.equal(7003, cjson.decode(text).errors[1].code)
+    end)
+  end)
+end)

@@ -20,6 +20,7 @@ local MAX_BODY = 16 * 1024 * 1024
 local IDLE_TIMEOUT = 300            -- seconds a connection may sit in one request read / write
 local LINGER_TIME = 2               -- seconds spent draining input before closing after an error
 local MAX_BATCH = 100
+local DEFAULT_MAX_MAPPINGS = 3500   -- per zone; PUT /__fake/options {"max_mappings": N} changes it
 local SETTING_ID = "origin_public_cloud_region"
 local SANDBOX_ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 local INTERNAL_ERROR = "Unable to process origin_public_cloud_region request. Internal error."
@@ -421,14 +422,19 @@ local function mappings_from_list(list, where, default_time)
   return mappings
 end
 
-local function new_zone(id, mappings)
+-- The newest modified_on of a list of mappings, or nil when it is empty.
+local function latest_modified(mappings)
   local latest
   for _, m in ipairs(mappings) do
     if not latest or m.modified_on > latest then
       latest = m.modified_on
     end
   end
-  return { id = id, mappings = mappings, modified_on = latest }
+  return latest
+end
+
+local function new_zone(id, mappings)
+  return { id = id, mappings = mappings, modified_on = latest_modified(mappings) }
 end
 
 local function copy_mappings(mappings)
@@ -511,6 +517,83 @@ local function read_seed_file(path)
 end
 
 ------------------------------------------------------------------------------------------
+-- Supported vendors and regions: what GET .../supported_regions lists and what create, edit
+-- and bulk_edit validate against (exposed as M.SUPPORTED_REGIONS and read per request, so a
+-- change to its contents applies to both). Every region of the sandbox seed must be listed here.
+-- { vendor = { { name = region, upper_tier_colos = { IATA code, ... } }, ... } }
+------------------------------------------------------------------------------------------
+
+local function regions(list)
+  local out = {}
+  for i, row in ipairs(list) do
+    out[i] = { name = row[1], upper_tier_colos = { table.unpack(row, 2) } }
+  end
+  return out
+end
+
+local SUPPORTED_REGIONS = {
+  aws = regions({
+    { "us-east-1", "IAD", "EWR" },
+    { "us-east-2", "CMH", "ORD" },
+    { "us-west-1", "SJC", "SFO" },
+    { "us-west-2", "PDX", "SEA" },
+    { "ca-central-1", "YUL" },
+    { "sa-east-1", "GRU" },
+    { "eu-west-1", "DUB", "LHR" },
+    { "eu-west-2", "LHR" },
+    { "eu-central-1", "FRA" },
+    { "ap-south-1", "BOM" },
+    { "ap-southeast-1", "SIN" },
+    { "ap-northeast-1", "NRT", "KIX" },
+  }),
+  gcp = regions({
+    { "us-central1", "ORD", "OMA" },
+    { "us-east1", "ATL", "IAD" },
+    { "us-east4", "IAD" },
+    { "us-west1", "PDX", "SEA" },
+    { "europe-west1", "BRU", "AMS" },
+    { "europe-west2", "LHR" },
+    { "europe-west3", "FRA" },
+    { "asia-east1", "TPE" },
+    { "asia-northeast1", "NRT" },
+  }),
+  azure = regions({
+    { "eastus", "IAD" },
+    { "eastus2", "IAD", "RIC" },
+    { "centralus", "ORD", "OMA" },
+    { "westus2", "SEA" },
+    { "westeurope", "AMS" },
+    { "northeurope", "DUB" },
+    { "uksouth", "LHR" },
+    { "southeastasia", "SIN" },
+    { "japaneast", "NRT" },
+  }),
+  oci = regions({
+    { "us-ashburn-1", "IAD" },
+    { "us-phoenix-1", "PHX" },
+    { "ca-toronto-1", "YYZ" },
+    { "eu-frankfurt-1", "FRA" },
+    { "uk-london-1", "LHR" },
+    { "ap-tokyo-1", "NRT" },
+  }),
+}
+
+-- nil when the vendor supports the region; else the code and message create/edit answer
+-- with, and the short per-item error of bulk_edit.
+local function region_problem(vendor, region)
+  local list = SUPPORTED_REGIONS[vendor]
+  if type(list) ~= "table" then
+    return 1146, "unsupported vendor: " .. vendor, "unsupported vendor"
+  end
+  for _, r in ipairs(list) do
+    if r.name == region then
+      return nil
+    end
+  end
+  return 1147, string.format("unsupported region %s for vendor %s", region, vendor), "unsupported region"
+end
+
+------------------------------------------------------------------------------------------
 -- Cloudflare envelopes and the API routes
 ------------------------------------------------------------------------------------------
 
@@ -579,12 +662,234 @@ local function bulk_delete(req, zone)
   return ok(setting({ succeeded = succeeded, failed = failed }, modified_on))
 end
 
--- API routes, tried in order. `path` is a Lua pattern matched against the path after
--- /client/v4; its first capture is the zone id, further captures are percent-decoded into
--- req.params. A handler(req, zone) returns status, envelope (use ok/fail/setting); req has
--- method, path, query, headers, body, params, now (RFC 3339), wire_key and server.
+local NOT_FOUND = "origin cloud region mapping not found"
+local INVALID_IP = "invalid IP address"
+
+-- A stored mapping as the API shows it: the address under the configured wire key, and
+-- modified_on unless the shape is bulk_edit's {ip, region, vendor}.
+local function wire_mapping(m, key, without_time)
+  local out = { [key] = m.ip, region = m.region, vendor = m.vendor }
+  if not without_time then
+    out.modified_on = m.modified_on
+  end
+  return out
+end
+
+local function wire_list(zone, key)
+  local out = array()
+  for i, m in ipairs(zone.mappings) do
+    out[i] = wire_mapping(m, key)
+  end
+  return out
+end
+
+local function limit_reached(req)
+  return fail(403, 1164, string.format("mapping limit reached (%d)", req.server.options.max_mappings))
+end
+
+-- Creates or updates (in place, keeping its position) the mapping of a canonical IP and
+-- stamps it with the request time. Returns the mapping, or nil when the IP is new and the
+-- zone already holds max_mappings.
+local function upsert(req, zone, ip, region, vendor)
+  local _, m = zone_find(zone, ip)
+  if not m then
+    if #zone.mappings >= req.server.options.max_mappings then
+      return nil
+    end
+    m = { ip = ip }
+    zone.mappings[#zone.mappings + 1] = m
+  end
+  m.region, m.vendor, m.modified_on = region, vendor, req.now
+  zone.modified_on = req.now
+  return m
+end
+
+-- Why a decoded value is not a request mapping {"ip", "region", "vendor"} (string values;
+-- other fields are ignored), or nil when it is one.
+local function mapping_shape_problem(obj)
+  if type(obj) ~= "table" or is_sequence(obj) then
+    return "not a JSON object"
+  end
+  for _, field in ipairs({ "ip", "region", "vendor" }) do
+    if absent(obj[field]) then
+      return string.format('"%s" is required', field)
+    elseif type(obj[field]) ~= "string" then
+      return string.format('"%s" must be a string', field)
+    end
+  end
+  return nil
+end
+
+-- The body of create and edit. Returns ip (canonical), region, vendor, or nil, status, envelope.
+local function mapping_body(req)
+  local obj = decode_json(req.body)
+  local problem
+  if obj == nil then
+    problem = "the body is not valid JSON"
+  elseif type(obj) ~= "table" or json_kind(req.body) ~= "object" then
+    problem = 'expected a JSON object {"ip", "region", "vendor"}'
+  else
+    problem = mapping_shape_problem(obj)
+  end
+  if problem then
+    return nil, fail(400, 1198, "Invalid request body: " .. problem)
+  end
+  local ip = canonical_ip(obj.ip)
+  if not ip then
+    return nil, fail(400, 1140, INVALID_IP)
+  end
+  local code, message = region_problem(obj.vendor, obj.region)
+  if code then
+    return nil, fail(400, code, message)
+  end
+  return ip, obj.region, obj.vendor
+end
+
+-- The canonical IP of the path, or nil, status, envelope.
+local function path_ip(req)
+  local ip = canonical_ip(req.params[1])
+  if not ip then
+    return nil, fail(400, 1140, INVALID_IP)
+  end
+  return ip
+end
+
+-- GET /zones/{zone_id}/cache/origin_cloud_regions: every mapping, in insertion order.
+local function list_mappings(req, zone)
+  return ok(setting(wire_list(zone, req.wire_key), latest_modified(zone.mappings)))
+end
+
+-- GET /zones/{zone_id}/cache/origin_cloud_regions/{ip}
+local function get_one(req, zone)
+  local ip, status, env = path_ip(req)
+  if not ip then
+    return status, env
+  end
+  local _, m = zone_find(zone, ip)
+  if not m then
+    return fail(404, 1142, NOT_FOUND)
+  end
+  return ok(setting(wire_mapping(m, req.wire_key), m.modified_on))
+end
+
+-- POST /zones/{zone_id}/cache/origin_cloud_regions, body {"ip", "region", "vendor"}.
+local function create(req, zone)
+  local ip, region, vendor = mapping_body(req)
+  if not ip then
+    return region, vendor                      -- status, envelope
+  end
+  if zone_find(zone, ip) then
+    return fail(400, 1145, "mapping already exists for this IP")
+  end
+  local m = upsert(req, zone, ip, region, vendor)
+  if not m then
+    return limit_reached(req)
+  end
+  return ok(setting(wire_mapping(m, req.wire_key), m.modified_on))
+end
+
+-- PATCH /zones/{zone_id}/cache/origin_cloud_regions, body {"ip", "region", "vendor"}: upsert
+-- one mapping; the value is the whole list afterwards.
+local function edit(req, zone)
+  local ip, region, vendor = mapping_body(req)
+  if not ip then
+    return region, vendor
+  end
+  if not upsert(req, zone, ip, region, vendor) then
+    return limit_reached(req)
+  end
+  return ok(setting(wire_list(zone, req.wire_key), req.now))
+end
+
+-- DELETE /zones/{zone_id}/cache/origin_cloud_regions/{ip}: the value is the mapping deleted.
+local function delete_one(req, zone)
+  local ip, status, env = path_ip(req)
+  if not ip then
+    return status, env
+  end
+  local index = zone_find(zone, ip)
+  if not index then
+    return fail(404, 1163, NOT_FOUND)
+  end
+  local m = table.remove(zone.mappings, index)
+  zone.modified_on = req.now
+  return ok(setting(wire_mapping(m, req.wire_key), req.now))
+end
+
+-- PATCH /zones/{zone_id}/cache/origin_cloud_regions/batch, body [{"ip", "region", "vendor"},
+-- ...] (1..100). A body of the wrong shape fails as a whole; items that are well-formed but
+-- invalid (address, vendor, region, the limit) fail one by one, in order.
+local function bulk_edit(req, zone)
+  local body = req.body
+  local items = decode_json(body)
+  local problem
+  if items == nil then
+    problem = "the body is not valid JSON"
+  elseif type(items) ~= "table" or json_kind(body) ~= "array" then
+    problem = 'expected a JSON array of objects {"ip", "region", "vendor"}'
+  elseif #items == 0 then
+    problem = "the array is empty; send 1 to 100 mappings"
+  elseif #items > MAX_BATCH then
+    problem = string.format("%d items; at most %d mappings per request", #items, MAX_BATCH)
+  else
+    for i, v in ipairs(items) do
+      local why = mapping_shape_problem(v)
+      if why then
+        problem = string.format("item %d of the array: %s", i, why)
+        break
+      end
+    end
+  end
+  if problem then
+    return fail(400, 1198, "Invalid request body: " .. problem)
+  end
+
+  local key = req.wire_key
+  local succeeded, failed = array(), array()
+  for _, item in ipairs(items) do
+    local ip = canonical_ip(item.ip)
+    if not ip then
+      failed[#failed + 1] = { [key] = item.ip, error = INVALID_IP }
+    else
+      local _, _, why = region_problem(item.vendor, item.region)
+      local m = not why and upsert(req, zone, ip, item.region, item.vendor)
+      if m then
+        succeeded[#succeeded + 1] = wire_mapping(m, key, true)
+      else
+        failed[#failed + 1] = { [key] = ip, error = why or "mapping limit reached" }
+      end
+    end
+  end
+  return ok(setting({ succeeded = succeeded, failed = failed }, #succeeded > 0 and req.now or nil))
+end
+
+-- GET /zones/{zone_id}/cache/origin_cloud_regions/supported_regions (not the setting shape).
+local function supported_regions()
+  local vendors = {}
+  for vendor, entries in pairs(SUPPORTED_REGIONS) do
+    local out = array()
+    for i, r in ipairs(entries) do
+      out[i] = { name = r.name, upper_tier_colos = array({ table.unpack(r.upper_tier_colos) }) }
+    end
+    vendors[vendor] = out
+  end
+  return ok({ obtained_codes = true, vendors = vendors })
+end
+
+-- API routes, tried in order (so /batch and /supported_regions come before /{ip}; a known
+-- path with an unlisted method is 405). `path` is a Lua pattern matched against the path
+-- after /client/v4; its first capture is the zone id, further captures are percent-decoded
+-- into req.params. A handler(req, zone) returns status, envelope (use ok/fail/setting); req
+-- has method, path, query, headers, body, params, now (RFC 3339), wire_key and server.
 local API_ROUTES = {
-  { path = "^/zones/([^/]*)/cache/origin_cloud_regions/batch$", methods = { DELETE = bulk_delete } },
+  { path = "^/zones/([^/]*)/cache/origin_cloud_regions$",
+    methods = { GET = list_mappings, POST = create, PATCH = edit } },
+  { path = "^/zones/([^/]*)/cache/origin_cloud_regions/batch$",
+    methods = { PATCH = bulk_edit, DELETE = bulk_delete } },
+  { path = "^/zones/([^/]*)/cache/origin_cloud_regions/supported_regions$",
+    methods = { GET = supported_regions } },
+  { path = "^/zones/([^/]*)/cache/origin_cloud_regions/([^/]+)$",
+    methods = { GET = get_one, DELETE = delete_one } },
 }
 
 ------------------------------------------------------------------------------------------
@@ -752,7 +1057,10 @@ local function copy_options(o)
   for i, t in ipairs(o.tokens) do
     tokens[i] = t
   end
-  return { wire_key = o.wire_key, latency = o.latency, tokens = tokens, email = o.email, key = o.key }
+  return {
+    wire_key = o.wire_key, latency = o.latency, tokens = tokens, email = o.email, key = o.key,
+    max_mappings = o.max_mappings,
+  }
 end
 
 local function options_view(o)
@@ -787,8 +1095,13 @@ local function patch_options(current, patch)
       end
     elseif k == "email" or k == "key" then
       o[k] = not absent(v) and check_string(v, k, true) or nil
+    elseif k == "max_mappings" then
+      o.max_mappings = check_int(v, "max_mappings", 0)
+      if not o.max_mappings then
+        invalid("max_mappings must be an integer >= 0")
+      end
     else
-      invalid("unknown option '%s' (known: wire_key, latency, tokens, email, key)", tostring(k))
+      invalid("unknown option '%s' (known: wire_key, latency, tokens, email, key, max_mappings)", tostring(k))
     end
   end
   return o
@@ -957,7 +1270,8 @@ local Server = {}
 Server.__index = Server
 
 -- opts: host, port, sandbox (bool), seed (table shaped like a seed file), seed_file (path),
--- tokens (array), email, key, latency (seconds), quiet (bool). Raises on bad values.
+-- tokens (array), email, key, latency (seconds), max_mappings (per zone, default 3500),
+-- quiet (bool). Raises on bad values.
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Server)
@@ -991,8 +1305,9 @@ function M.new(opts)
     tokens, email, key = { "test-token" }, "test@example.com", "test-key"
   end
   local initial, err = validated(patch_options,
-    { wire_key = "origin-ip", latency = 0, tokens = {} },
-    { wire_key = opts.wire_key, latency = opts.latency, tokens = tokens, email = email, key = key })
+    { wire_key = "origin-ip", latency = 0, tokens = {}, max_mappings = DEFAULT_MAX_MAPPINGS },
+    { wire_key = opts.wire_key, latency = opts.latency, tokens = tokens, email = email, key = key,
+      max_mappings = opts.max_mappings })
   if not initial then
     error(err, 0)
   end
@@ -1786,6 +2101,8 @@ function M.sandbox_seed()
 end
 
 M.SANDBOX_ZONE = SANDBOX_ZONE
+M.SUPPORTED_REGIONS = SUPPORTED_REGIONS   -- { vendor = { { name =, upper_tier_colos = {...} }, ... } }
+M.DEFAULT_MAX_MAPPINGS = DEFAULT_MAX_MAPPINGS
 M.canonical_ip = canonical_ip
 M.encode_json = encode_json
 M.array = array

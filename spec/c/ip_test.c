@@ -123,6 +123,71 @@ int main(void)
         failed++;
         printf("FAIL: embedded NUL accepted\n");
     }
+    static const struct {
+        const char *cidr, *ip;
+        int in;
+    } contains[] = {
+        {"0.0.0.0/0", "255.255.255.255", 1},
+        {"0.0.0.0/0", "::ffff:1.2.3.4", 1}, /* mapped = the IPv4 host */
+        {"0.0.0.0/0", "::1", 0},
+        {"::/0", "2001:db8::1", 1},
+        {"::/0", "192.0.2.1", 0},
+        {"::/0", "::ffff:192.0.2.1", 0},
+        {"192.0.2.1/32", "192.0.2.1", 1},
+        {"192.0.2.1/32", "192.0.2.2", 0},
+        {"192.0.2.1", "192.0.2.1", 1}, /* a bare address is a host prefix */
+        {"10.1.2.3/8", "10.200.0.1", 1}, /* non-aligned base: masked */
+        {"10.1.2.3/8", "11.0.0.0", 0},
+        {"192.0.2.128/25", "192.0.2.127", 0},
+        {"192.0.2.128/25", "192.0.2.128", 1},
+        {"192.0.2.0/23", "192.0.3.255", 1},
+        {"192.0.2.0/23", "192.0.4.0", 0},
+        {"2001:db8::/32", "2001:db8:ffff::1", 1},
+        {"2001:db8::/32", "2001:db9::", 0},
+        {"2001:db8::1/128", "2001:db8::1", 1},
+        {"2001:db8::1/128", "2001:db8::2", 0},
+        {"2001:db8::/33", "2001:db8:7fff::", 1},
+        {"2001:db8::/33", "2001:db8:8000::", 0},
+        {"::ffff:192.0.2.0/120", "192.0.2.9", 1}, /* a mapped network is an IPv4 network */
+        {"192.0.2.0/24", "::ffff:192.0.2.200", 1},
+    };
+    for (size_t i = 0; i < sizeof contains / sizeof contains[0]; i++) {
+        cf_prefix p;
+        cf_ip ip;
+        const char *c = contains[i].cidr, *a = contains[i].ip;
+        int ok = cf_prefix_parse(c, strlen(c), &p) == 0 && cf_ip_parse(a, strlen(a), &ip) == 0 &&
+                 cf_prefix_contains(&p, &ip) == contains[i].in;
+        if (ok)
+            passed++;
+        else {
+            failed++;
+            printf("FAIL: contains(%s, %s) != %d\n", c, a, contains[i].in);
+        }
+    }
+    static const char *const prefixes[][2] = {
+        {"10.1.2.3/8", "10.0.0.0/8"},       {"192.0.2.1", "192.0.2.1/32"},
+        {"2001:DB8::1/32", "2001:db8::/32"}, {"::/0", "::/0"},
+        {"::ffff:192.0.2.0/120", "192.0.2.0/24"},
+        {"10.0.0.0/33", NULL},              {"10.0.0.0/", NULL},
+        {"10.0.0.0/08", NULL},              {"::/129", NULL},
+        {"10.0.0.0/8/8", NULL},             {"/8", NULL},
+        {"10.0.0.0/-1", NULL},              {"10.0.0.0/ 8", NULL},
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        cf_prefix p;
+        char text[CF_PREFIX_STRLEN];
+        const char *in = prefixes[i][0], *want = prefixes[i][1];
+        int rc = cf_prefix_parse(in, strlen(in), &p);
+        int ok = want ? rc == 0 && cf_prefix_format(&p, text) == strlen(want) && !strcmp(text, want)
+                      : rc != 0;
+        if (ok)
+            passed++;
+        else {
+            failed++;
+            printf("FAIL: prefix '%s' -> %s, expected %s\n", in, rc ? "(invalid)" : text,
+                   want ? want : "(invalid)");
+        }
+    }
     test_buf();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -1,6 +1,6 @@
--- spec/cloudflare_spec.lua: lua/cloudflare.lua, the public module: bulk_delete end to end
--- against the fake API over real HTTP, asserting on what the server received and what the
--- script got back.
+-- spec/origin_cloud_regions_spec.lua: lua/cloudflare/origin_cloud_regions.lua, every operation
+-- end to end against the fake API over real HTTP, asserting on what the server received and
+-- what the script got back.
 local H = require "spec.helper"
 local cjson = require "cjson"
 
@@ -352,5 +352,218 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       pcall(bd, { zone_id = "x/y", ips = { "192.0.2.1" } })
       assert.are.equal(0, #api_requests(fake))
     end)
+  end)
+end)
+
+describe("the rest of cache.origin_cloud_regions", function()
+  local fake, client, ocr
+  local BASE = "/client/v4/zones/" .. ZONE .. "/cache/origin_cloud_regions"
+
+  setup(function()
+    fake = H.start_fake()
+    client = fake:client()
+    ocr = client.cache.origin_cloud_regions
+  end)
+  teardown(function()
+    client:close()
+    fake:stop()
+  end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(ZONE, {
+      { "192.0.2.1", "us-east-1", "aws" },
+      { "2001:db8::1", "us-central1", "gcp" },
+    })
+    fake:clear_requests()
+  end)
+
+  it("list returns the mappings in the server's order", function()
+    local res = assert(ocr.list { zone_id = ZONE })
+    local r = api_requests(fake)[1]
+    assert.are.equal("GET", r.method)
+    assert.are.equal(BASE, r.path)
+    assert.are.equal("origin_public_cloud_region", res.id)
+    assert.are.equal(2, #res.value)
+    assert.are.same({ "192.0.2.1", "2001:db8::1" }, H.pluck(res.value, "origin_ip"))
+    assert.are.same({ "aws", "gcp" }, H.pluck(res.value, "vendor"))
+    assert.is_string(res.value[1].modified_on)
+  end)
+
+  it("list of an empty zone is an empty table that encodes back as []", function()
+    fake:set_zone(ZONE, {})
+    local res = assert(ocr.list { zone_id = ZONE })
+    assert.are.same({}, res.value)
+    assert.is_nil(res.modified_on)
+    assert.are.equal('{"editable":true,"id":"origin_public_cloud_region","requests":1,"value":[]}',
+      cloudflare.json.encode(res))
+  end)
+
+  it("get percent-encodes an IPv6 address in the path", function()
+    local res = assert(ocr.get { zone_id = ZONE, ip = "2001:DB8:0::1" })
+    assert.are.equal(BASE .. "/2001%3Adb8%3A%3A1", api_requests(fake)[1].path)
+    assert.are.same({ origin_ip = "2001:db8::1", region = "us-central1", vendor = "gcp",
+      modified_on = res.value.modified_on }, res.value)
+  end)
+
+  it("get of an absent mapping returns the API's 404 with code 1142", function()
+    local res, err = ocr.get { zone_id = ZONE, ip = "198.51.100.1" }
+    assert.is_nil(res)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(404, err.status)
+    assert.are.equal(1142, err.errors[1].code)
+  end)
+
+  it("create sends {ip, region, vendor} and returns the new mapping; twice is 1145", function()
+    local res = assert(ocr.create { zone_id = ZONE, ip = "::FFFF:198.51.100.1", region = "eu-west-1", vendor = "aws" })
+    local r = api_requests(fake)[1]
+    assert.are.equal("POST", r.method)
+    assert.are.equal(BASE, r.path)
+    assert.are.same({ ip = "::ffff:198.51.100.1", region = "eu-west-1", vendor = "aws" }, cjson.decode(r.body))
+    assert.are.equal("::ffff:198.51.100.1", res.value.origin_ip)
+    local again, err = ocr.create { zone_id = ZONE, ip = "::ffff:198.51.100.1", region = "eu-west-1", vendor = "aws" }
+    assert.is_nil(again)
+    assert.are.equal(1145, err.errors[1].code)
+    assert.are.equal(400, err.status)
+  end)
+
+  it("create at the zone limit is refused with 1164", function()
+    fake:options { max_mappings = 2 }
+    local _, err = ocr.create { zone_id = ZONE, ip = "198.51.100.1", region = "eu-west-1", vendor = "aws" }
+    assert.are.equal(403, err.status)
+    assert.are.equal(1164, err.errors[1].code)
+  end)
+
+  it("edit upserts one mapping with PATCH and returns the whole list", function()
+    local res = assert(ocr.edit { zone_id = ZONE, ip = "192.0.2.1", region = "us-west-2", vendor = "aws" })
+    local r = api_requests(fake)[1]
+    assert.are.equal("PATCH", r.method)
+    assert.are.equal(BASE, r.path)
+    assert.are.equal(2, #res.value)
+    assert.are.equal("us-west-2", res.value[1].region)
+    res = assert(ocr.edit { zone_id = ZONE, ip = "203.0.113.9", region = "eastus", vendor = "azure" })
+    assert.are.equal(3, #res.value)
+  end)
+
+  it("delete returns the mapping it removed; absent is 1163", function()
+    local res = assert(ocr.delete { zone_id = ZONE, ip = "2001:db8::1" })
+    local r = api_requests(fake)[1]
+    assert.are.equal("DELETE", r.method)
+    assert.are.equal(BASE .. "/2001%3Adb8%3A%3A1", r.path)
+    assert.are.equal("gcp", res.value.vendor)
+    assert.are.equal("us-central1", res.value.region)
+    local _, err = ocr.delete { zone_id = ZONE, ip = "2001:db8::1" }
+    assert.are.equal(404, err.status)
+    assert.are.equal(1163, err.errors[1].code)
+    assert.are.same({ "192.0.2.1" }, H.pluck(fake:zone(ZONE), "origin-ip"))
+  end)
+
+  it("bulk_edit batches, canonicalises, keeps the last duplicate and rejects bad items locally", function()
+    local items = {
+      { ip = "192.0.2.1", region = "us-west-2", vendor = "aws" },
+      { ip = "not-an-ip", region = "us-east-1", vendor = "aws" },
+      { ip = "198.51.100.1", region = "us-east-1", vendor = "amazon" },
+      { ip = "198.51.100.2", region = "", vendor = "aws" },
+      { ip = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
+      { ip = "2001:DB8::5", region = "westeurope", vendor = "azure" },
+    }
+    local res = assert(ocr.bulk_edit { zone_id = ZONE, items = items })
+    local reqs = api_requests(fake)
+    assert.are.equal(1, #reqs)
+    assert.are.equal("PATCH", reqs[1].method)
+    assert.are.equal(BASE .. "/batch", reqs[1].path)
+    assert.are.same({
+      { ip = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
+      { ip = "2001:db8::5", region = "westeurope", vendor = "azure" },
+    }, cjson.decode(reqs[1].body))
+    assert.are.same({ "192.0.2.1", "2001:db8::5" }, H.pluck(res.value.succeeded, "origin_ip"))
+    assert.are.same({ "eu-west-1", "westeurope" }, H.pluck(res.value.succeeded, "region"))
+    assert.are.same({ "duplicate IP in request", "invalid IP address", "unsupported vendor",
+      "region must be a non-empty string" }, H.pluck(res.value.failed, "error"))
+    assert.are.same({ "192.0.2.1", "not-an-ip", "198.51.100.1", "198.51.100.2" },
+      H.pluck(res.value.failed, "input"))
+  end)
+
+  it("bulk_edit of 150 items sends 100 + 50 and reports the server's own refusals", function()
+    local items = {}
+    for i = 1, 150 do
+      items[i] = { ip = string.format("10.1.%d.%d", i // 256, i % 256), region = "us-east-1", vendor = "aws" }
+    end
+    items[150].region = "mars-north-1" -- valid shape, unknown to the API
+    local res = assert(ocr.bulk_edit { zone_id = ZONE, items = items })
+    assert.are.equal(2, res.requests)
+    local reqs = api_requests(fake)
+    assert.are.equal(100, #cjson.decode(reqs[1].body))
+    assert.are.equal(50, #cjson.decode(reqs[2].body))
+    assert.are.equal(149, #res.value.succeeded)
+    assert.are.same({ { origin_ip = "10.1.0.150", error = "unsupported region", input = "10.1.0.150" } },
+      res.value.failed)
+    assert.are.equal(151, #fake:zone(ZONE))
+  end)
+
+  it("bulk_edit failing mid-way returns partial with pending", function()
+    local items = {}
+    for i = 1, 120 do
+      items[i] = { ip = string.format("10.2.0.%d", i), region = "us-east-1", vendor = "aws" }
+    end
+    fake:fault { skip = 1, status = 500, errors = { { code = 1141, message = "Internal error." } } }
+    local res, err, partial = ocr.bulk_edit { zone_id = ZONE, items = items }
+    assert.is_nil(res)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(100, #partial.value.succeeded)
+    assert.are.equal(20, #partial.value.pending)
+    assert.are.equal("10.2.0.101", partial.value.pending[1])
+  end)
+
+  it("bulk_delete with dry_run lists the zone and sends nothing that mutates", function()
+    local res = assert(ocr.bulk_delete { zone_id = ZONE, dry_run = true,
+      ips = { "2001:db8::1", "198.51.100.50", "junk", "192.0.2.1" } })
+    local reqs = api_requests(fake)
+    assert.are.equal(1, #reqs)
+    assert.are.equal("GET", reqs[1].method)
+    assert.are.equal(BASE, reqs[1].path)
+    assert.is_true(res.dry_run)
+    assert.are.same({
+      { origin_ip = "2001:db8::1", region = "us-central1", vendor = "gcp", input = "2001:db8::1" },
+      { origin_ip = "192.0.2.1", region = "us-east-1", vendor = "aws", input = "192.0.2.1" },
+    }, res.value.succeeded)
+    assert.are.same({ "198.51.100.50", "junk" }, H.pluck(res.value.failed, "input"))
+    assert.are.same({ "mapping not found", "invalid IP address" }, H.pluck(res.value.failed, "error"))
+    assert.are.equal(2, #fake:zone(ZONE))
+  end)
+
+  it("supported_regions returns vendors with their regions and upper-tier colos", function()
+    local res = assert(ocr.supported_regions { zone_id = ZONE })
+    assert.are.equal(BASE .. "/supported_regions", api_requests(fake)[1].path)
+    assert.is_true(res.obtained_codes)
+    for _, v in ipairs { "aws", "azure", "gcp", "oci" } do
+      assert.is_true(#res.vendors[v] > 0, v)
+    end
+    local names = H.pluck(res.vendors.aws, "name")
+    assert.is_truthy(table.concat(names, " "):find("us-east-1", 1, true))
+    assert.is_string(res.vendors.aws[1].upper_tier_colos[1])
+  end)
+
+  it("raises for bad arguments to create and edit, sending nothing", function()
+    assert.error_matches(function()
+      ocr.create { zone_id = ZONE, ip = "192.0.2.9", region = "us-east-1", vendor = "amazon" }
+    end, "create: bad argument 'vendor': expected one of aws, azure, gcp, oci")
+    assert.error_matches(function()
+      ocr.edit { zone_id = ZONE, ip = "192.0.2.9", region = "", vendor = "aws" }
+    end, "edit: bad argument 'region'")
+    assert.error_matches(function()
+      ocr.get { zone_id = ZONE, ip = "192.0.2.999" }
+    end, "get: bad argument 'ip': invalid IP address")
+    assert.error_matches(function()
+      ocr.bulk_edit { zone_id = ZONE, items = { "192.0.2.1" } }
+    end, "bulk_edit: bad argument 'items': element 1 is a string")
+    assert.are.equal(0, #api_requests(fake))
+  end)
+
+  it("the default client exposes every operation", function()
+    for _, op in ipairs { "list", "get", "create", "edit", "delete", "bulk_edit", "bulk_delete",
+      "supported_regions" } do
+      assert.is_function(cloudflare.cache.origin_cloud_regions[op], op)
+      assert.is_function(ocr[op], op)
+    end
   end)
 end)

@@ -1,0 +1,83 @@
+-- cloudflare.cli: the small option parser the example scripts share, so each script stays
+-- about its job: `--name value`, `--name=value`, flags, repeatable options, `--help`, and
+-- usage errors that exit with status 2 like cfrun's own. Must not touch the API.
+local M = {}
+
+-- Exit statuses the example scripts share (documented in each script's header).
+M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_PENDING = 0, 1, 2, 3
+
+local function die(name, usage, msg)
+  io.stderr:write(name, ": ", msg, "\n", usage and ("usage: " .. usage .. "\n") or "")
+  os.exit(M.EXIT_USAGE)
+end
+
+--- cli.parse(args, spec, usage) -> options, positional
+--- spec: { name = "flag" | "string" | "number" | "list" }; `args` is a list of strings
+--- (the script's `arg` or { ... }). `--help` prints usage and exits 0.
+function M.parse(args, spec, usage)
+  local name = (arg and arg[0] or "script"):match("[^/]*$")
+  local opts, rest = {}, {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      table.move(args, i + 1, #args, #rest + 1, rest)
+      break
+    elseif a == "--help" or a == "-h" then
+      io.stdout:write("usage: ", usage or name, "\n")
+      os.exit(0)
+    elseif a:sub(1, 2) == "--" then
+      local key, value = a:match("^%-%-([^=]+)=(.*)$")
+      key = key or a:sub(3)
+      local kind = spec[key]
+      if not kind then die(name, usage, "unknown option '--" .. key .. "'") end
+      if kind == "flag" then
+        if value then die(name, usage, "option '--" .. key .. "' takes no value") end
+        opts[key] = true
+      else
+        if not value then
+          i = i + 1
+          value = args[i]
+          if value == nil then die(name, usage, "option '--" .. key .. "' needs a value") end
+        end
+        if kind == "number" then
+          local v = tonumber(value)
+          if not v then die(name, usage, "option '--" .. key .. "' needs a number, got '" .. value .. "'") end
+          opts[key] = v
+        elseif kind == "list" then
+          opts[key] = opts[key] or {}
+          table.insert(opts[key], value)
+        else
+          opts[key] = value
+        end
+      end
+    else
+      rest[#rest + 1] = a
+    end
+    i = i + 1
+  end
+  return opts, rest
+end
+
+--- cli.zone(opts, usage) -> the zone id from --zone, $ZONE or $CFRUN_SANDBOX_ZONE.
+function M.zone(opts, usage)
+  local z = opts.zone or os.getenv("ZONE") or os.getenv("CFRUN_SANDBOX_ZONE")
+  if not z or z == "" then
+    die((arg and arg[0] or "script"):match("[^/]*$"), usage,
+      "no zone: pass --zone ZONE_ID or set ZONE (run with --sandbox to try it out)")
+  end
+  return z
+end
+
+--- cli.fail(err): report a wire failure (and what stayed pending) and exit with EXIT_PENDING.
+function M.fail(err, partial)
+  local name = (arg and arg[0] or "script"):match("[^/]*$")
+  io.stderr:write(name, ": ", tostring(err), "\n")
+  if partial and partial.value and #partial.value.pending > 0 then
+    io.stderr:write(name, ": ", #partial.value.pending, " IP(s) pending (not known whether changed): ",
+      table.concat(partial.value.pending, " "), "\n")
+  end
+  os.exit(M.EXIT_PENDING)
+end
+
+return M

@@ -1,0 +1,481 @@
+-- cloudflare.origin_cloud_regions: the endpoint family under
+-- /zones/{zone_id}/cache/origin_cloud_regions, bound to a client as
+-- client.cache.origin_cloud_regions. Holds argument checks, IP canonicalisation, batching and
+-- the normalisation of results; must not do I/O itself (requests go through Client:request).
+--
+-- Error convention, kept by every function here: programming mistakes (bad arguments) raise;
+-- what happens on the wire returns nil, err[, partial], err being a cloudflare.Error.
+
+local core = require "cloudflare.core"
+local ip = require "cloudflare.ip"
+local json = require "cloudflare.json"
+local util = require "cloudflare.util"
+
+local canonical = ip.canonical
+local array = json.array
+local concat = table.concat
+local format = string.format
+local argerror, quote = util.argerror, util.quote
+
+local BATCH_SIZE = 100 -- the API's limit per batch request
+local SETTING_ID = "origin_public_cloud_region"
+local BASE = "/cache/origin_cloud_regions"
+
+local M = { BATCH_SIZE = BATCH_SIZE, VENDORS = { "aws", "azure", "gcp", "oci" } }
+local VENDOR_SET = {}
+for _, v in ipairs(M.VENDORS) do VENDOR_SET[v] = true end
+
+---------------------------------------------------------------------------------------------
+-- arguments (raise, pointing at the caller: `level` counts from the checking function)
+
+-- A zone id goes into the URL path: letters and digits only, so it cannot change the path.
+local function check_zone_id(fname, zone_id, level)
+  if zone_id == nil then
+    argerror(fname, "zone_id", "missing (the zone identifier, 32 hex digits)", level + 1)
+  elseif type(zone_id) ~= "string" then
+    argerror(fname, "zone_id", "expected a string, got " .. type(zone_id), level + 1)
+  elseif #zone_id == 0 or #zone_id > 32 or not zone_id:find("^%w+$") then
+    argerror(fname, "zone_id", "expected 1 to 32 letters and digits, got " .. quote(zone_id),
+      level + 1)
+  end
+  return zone_id
+end
+
+local function check_ip(fname, value, level)
+  if type(value) ~= "string" then
+    argerror(fname, "ip", "expected an IP address string, got " .. type(value), level + 1)
+  end
+  local c = canonical(value)
+  if not c then argerror(fname, "ip", "invalid IP address " .. quote(value), level + 1) end
+  return c
+end
+
+local function check_mapping_args(fname, args, level)
+  local c = check_ip(fname, args.ip, level + 1)
+  if not VENDOR_SET[args.vendor] then
+    argerror(fname, "vendor", "expected one of aws, azure, gcp, oci, got " .. quote(args.vendor),
+      level + 1)
+  end
+  if type(args.region) ~= "string" or args.region == "" then
+    argerror(fname, "region", "expected a non-empty string, got " .. quote(args.region), level + 1)
+  end
+  return c
+end
+
+local function check_bool(fname, args, name, level)
+  local v = args[name]
+  if v ~= nil and type(v) ~= "boolean" then
+    argerror(fname, name, "expected a boolean, got " .. type(v), level + 1)
+  end
+  return v
+end
+
+local function zone_path(zone_id, suffix)
+  return "/zones/" .. zone_id .. BASE .. (suffix or "")
+end
+
+-- Canonical addresses hold only [0-9a-f.:]; ':' is percent-encoded for the path.
+local function ip_path(zone_id, c)
+  return zone_path(zone_id, "/" .. c:gsub(":", "%%3A"))
+end
+
+---------------------------------------------------------------------------------------------
+-- results
+
+local function wire_string(v)
+  if type(v) == "string" then return v end
+  return nil -- absent, JSON null (cjson.null) or a wrong type
+end
+
+-- The docs name the item key origin_ip while the wire and OpenAPI use origin-ip: accept both.
+local function wire_ip(item)
+  return wire_string(item["origin-ip"]) or wire_string(item.origin_ip)
+end
+
+local function decode_error(info, problem)
+  return core.error {
+    kind = "decode",
+    status = info.status,
+    request_id = info.request_id,
+    message = format("HTTP %d: %s", info.status, problem),
+  }
+end
+
+-- One mapping as scripts see it, or nil and what is wrong with it.
+local function mapping(item)
+  if type(item) ~= "table" then return nil, "is not an object" end
+  local raw = wire_ip(item)
+  if not raw then return nil, "has no origin-ip string" end
+  return {
+    origin_ip = canonical(raw) or raw,
+    region = wire_string(item.region),
+    vendor = wire_string(item.vendor),
+    modified_on = wire_string(item.modified_on),
+  }
+end
+
+local function mapping_list(items)
+  if type(items) ~= "table" then return nil, "result.value is not a list" end
+  local out = array()
+  for i = 1, #items do
+    local m, problem = mapping(items[i])
+    if not m then return nil, format("result.value[%d] %s", i, problem) end
+    out[i] = m
+  end
+  return out
+end
+
+-- The "setting" envelope result shared by every endpoint but supported_regions.
+local function setting(result, value)
+  return {
+    id = wire_string(result.id) or SETTING_ID,
+    editable = result.editable == true,
+    modified_on = wire_string(result.modified_on),
+    value = value,
+    requests = 1,
+  }
+end
+
+-- One request whose result is checked by shape(result) -> res | nil, problem.
+local function call(client, method, path, body, shape)
+  local result, info = client:request(method, path, body)
+  if result == nil then return nil, info end
+  if type(result) ~= "table" then
+    return nil, decode_error(info, "result is a " .. type(result) .. ", expected an object")
+  end
+  local res, problem = shape(result)
+  if not res then return nil, decode_error(info, problem) end
+  return res
+end
+
+local function one_mapping(result)
+  local m, problem = mapping(result.value)
+  if not m then return nil, "result.value " .. problem end
+  return setting(result, m)
+end
+
+local function many_mappings(result)
+  local list, problem = mapping_list(result.value)
+  if not list then return nil, problem end
+  return setting(result, list)
+end
+
+---------------------------------------------------------------------------------------------
+-- batches
+
+local function new_batch_result()
+  return {
+    id = SETTING_ID,
+    value = { succeeded = array(), failed = array(), pending = array() },
+    requests = 0,
+  }
+end
+
+-- Bookkeeping of one batch call: the caller's spelling and position of each canonical IP,
+-- and the position of every result entry, so results come back in the caller's order.
+local function new_ledger()
+  return { input_of = {}, rank_of = {}, ranks = {} }
+end
+
+local function add_entry(ledger, list, entry, rank)
+  list[#list + 1] = entry
+  ledger.ranks[entry] = rank
+end
+
+local function in_input_order(items, ranks)
+  local key = {}
+  for i, item in ipairs(items) do key[item] = { ranks[item] or math.huge, i } end
+  table.sort(items, function(a, b)
+    local ka, kb = key[a], key[b]
+    if ka[1] ~= kb[1] then return ka[1] < kb[1] end
+    return ka[2] < kb[2]
+  end)
+end
+
+local function append_pending(res, order, first, last)
+  local pending = res.value.pending
+  for i = first, last or #order do pending[#pending + 1] = order[i] end
+end
+
+-- Merges one batch's `result` into res. Items are taken one by one so that a malformed item
+-- cannot hide the valid ones (a change must never go unrecorded); IPs of the batch that the
+-- response does not account for go to pending. Returns a description of what was wrong, or nil.
+local function merge_batch(res, ledger, result, sent)
+  local value = type(result) == "table" and result.value
+  if type(value) ~= "table" or type(value.succeeded) ~= "table"
+      or type(value.failed) ~= "table" then
+    append_pending(res, sent, 1)
+    if type(result) ~= "table" then
+      return "result is a " .. type(result) .. ", expected an object"
+    end
+    return "result.value.succeeded and result.value.failed are missing"
+  end
+  local problem
+  local accounted = {}
+  local out = res.value
+  for _, list in ipairs { "succeeded", "failed" } do
+    local items = value[list]
+    for i = 1, #items do
+      local item = items[i]
+      local raw = type(item) == "table" and wire_ip(item)
+      if not raw then
+        problem = problem or format("result.value.%s[%d] has no origin-ip string", list, i)
+      else
+        local c = canonical(raw) or raw
+        accounted[c] = true
+        local entry = { origin_ip = c, input = ledger.input_of[c] }
+        if list == "succeeded" then
+          entry.region = wire_string(item.region)
+          entry.vendor = wire_string(item.vendor)
+        else
+          entry.error = wire_string(item.error) or "unknown error"
+        end
+        add_entry(ledger, out[list], entry, ledger.rank_of[c])
+      end
+    end
+  end
+  local missing = 0
+  for i = 1, #sent do
+    if not accounted[sent[i]] then
+      out.pending[#out.pending + 1] = sent[i]
+      missing = missing + 1
+    end
+  end
+  if missing > 0 and not problem then
+    problem = format("the response accounts for %d of the %d IPs sent", #sent - missing, #sent)
+  end
+  if type(result.editable) == "boolean" then res.editable = result.editable end
+  res.modified_on = wire_string(result.modified_on) or res.modified_on
+  return problem
+end
+
+local function finish(res, ledger, err)
+  in_input_order(res.value.succeeded, ledger.ranks)
+  in_input_order(res.value.failed, ledger.ranks)
+  if err then return nil, err, res end
+  return res
+end
+
+-- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body.
+-- A failed batch stops the run: it and every later batch stay pending.
+local function run_batches(client, method, path, order, body_of, res, ledger)
+  for first = 1, #order, BATCH_SIZE do
+    local last = math.min(first + BATCH_SIZE - 1, #order)
+    local sent = table.move(order, first, last, 1, {})
+    res.requests = res.requests + 1
+    local result, info = client:request(method, path, body_of(sent))
+    local err
+    if result == nil then
+      err = info
+      append_pending(res, sent, 1)
+    else
+      local problem = merge_batch(res, ledger, result, sent)
+      if problem then err = decode_error(info, problem) end
+    end
+    if err then
+      append_pending(res, order, last + 1)
+      return finish(res, ledger, err)
+    end
+  end
+  return finish(res, ledger)
+end
+
+---------------------------------------------------------------------------------------------
+-- the operations
+
+local ops = {}
+
+function ops.list(client, args)
+  util.check_args("list", args, { zone_id = true }, 2)
+  local zone_id = check_zone_id("list", args.zone_id, 2)
+  return call(client, "GET", zone_path(zone_id), nil, many_mappings)
+end
+
+function ops.get(client, args)
+  util.check_args("get", args, { zone_id = true, ip = true }, 2)
+  local zone_id = check_zone_id("get", args.zone_id, 2)
+  local c = check_ip("get", args.ip, 2)
+  return call(client, "GET", ip_path(zone_id, c), nil, one_mapping)
+end
+
+local MAPPING_ARGS = { zone_id = true, ip = true, region = true, vendor = true }
+
+function ops.create(client, args)
+  util.check_args("create", args, MAPPING_ARGS, 2)
+  local zone_id = check_zone_id("create", args.zone_id, 2)
+  local c = check_mapping_args("create", args, 2)
+  local body = json.encode { ip = c, region = args.region, vendor = args.vendor }
+  return call(client, "POST", zone_path(zone_id), body, one_mapping)
+end
+
+function ops.edit(client, args)
+  util.check_args("edit", args, MAPPING_ARGS, 2)
+  local zone_id = check_zone_id("edit", args.zone_id, 2)
+  local c = check_mapping_args("edit", args, 2)
+  local body = json.encode { ip = c, region = args.region, vendor = args.vendor }
+  return call(client, "PATCH", zone_path(zone_id), body, many_mappings)
+end
+
+function ops.delete(client, args)
+  util.check_args("delete", args, { zone_id = true, ip = true }, 2)
+  local zone_id = check_zone_id("delete", args.zone_id, 2)
+  local c = check_ip("delete", args.ip, 2)
+  return call(client, "DELETE", ip_path(zone_id, c), nil, one_mapping)
+end
+
+local function regions_shape(result)
+  if type(result.vendors) ~= "table" then return nil, "result.vendors is missing" end
+  local vendors = {}
+  for vendor, regions in pairs(result.vendors) do
+    if type(vendor) ~= "string" or type(regions) ~= "table" then
+      return nil, "result.vendors is not an object of lists"
+    end
+    local list = array()
+    for i = 1, #regions do
+      local r = regions[i]
+      if type(r) ~= "table" or type(r.name) ~= "string" then
+        return nil, format("result.vendors.%s[%d] has no name", vendor, i)
+      end
+      local colos = array()
+      for _, colo in ipairs(type(r.upper_tier_colos) == "table" and r.upper_tier_colos or {}) do
+        if type(colo) == "string" then colos[#colos + 1] = colo end
+      end
+      list[i] = { name = r.name, upper_tier_colos = colos }
+    end
+    vendors[vendor] = list
+  end
+  return { obtained_codes = result.obtained_codes == true, vendors = vendors, requests = 1 }
+end
+
+function ops.supported_regions(client, args)
+  util.check_args("supported_regions", args, { zone_id = true }, 2)
+  local zone_id = check_zone_id("supported_regions", args.zone_id, 2)
+  return call(client, "GET", zone_path(zone_id, "/supported_regions"), nil, regions_shape)
+end
+
+local function check_ip_strings(_, v)
+  if type(v) ~= "string" then return "is a " .. type(v) .. ", expected a string" end
+end
+
+-- bulk_delete{..., dry_run = true}: what a delete would do, from a listing of the zone.
+local function dry_run_delete(client, zone_id, order, res, ledger)
+  local listing, err = ops.list(client, { zone_id = zone_id })
+  res.requests = 1
+  res.dry_run = true
+  if not listing then
+    append_pending(res, order, 1)
+    return finish(res, ledger, err)
+  end
+  local current = {}
+  for _, m in ipairs(listing.value) do current[m.origin_ip] = m end
+  res.editable = listing.editable
+  for _, c in ipairs(order) do
+    local m = current[c]
+    local entry = { origin_ip = c, input = ledger.input_of[c] }
+    if m then
+      entry.region, entry.vendor = m.region, m.vendor
+      add_entry(ledger, res.value.succeeded, entry, ledger.rank_of[c])
+    else
+      entry.error = "mapping not found"
+      add_entry(ledger, res.value.failed, entry, ledger.rank_of[c])
+    end
+  end
+  return finish(res, ledger)
+end
+
+function ops.bulk_delete(client, args)
+  local fname = "bulk_delete"
+  util.check_args(fname, args, { zone_id = true, ips = true, dry_run = true }, 2)
+  local zone_id = check_zone_id(fname, args.zone_id, 2)
+  local ips = args.ips
+  local n = util.check_list(fname, "ips", ips, "IP address strings", 2, check_ip_strings)
+  local dry_run = check_bool(fname, args, "dry_run", 2)
+
+  -- canonical form, first-seen order, one entry per address; non-addresses are never sent
+  local res, ledger = new_batch_result(), new_ledger()
+  local order, input_of, rank_of = {}, ledger.input_of, ledger.rank_of
+  local bad_seen = {}
+  for i = 1, n do
+    local s = ips[i]
+    local c = canonical(s)
+    if c then
+      if not input_of[c] then
+        input_of[c], rank_of[c] = s, i
+        order[#order + 1] = c
+      end
+    elseif not bad_seen[s] then
+      bad_seen[s] = true
+      add_entry(ledger, res.value.failed,
+        { origin_ip = s, error = "invalid IP address", input = s }, i)
+    end
+  end
+  if dry_run and #order > 0 then return dry_run_delete(client, zone_id, order, res, ledger) end
+  if dry_run then res.dry_run = true end
+  return run_batches(client, "DELETE", zone_path(zone_id, "/batch"), order,
+    -- canonical addresses need no JSON escaping
+    function(batch) return '["' .. concat(batch, '","') .. '"]' end, res, ledger)
+end
+
+local function check_item(_, v)
+  if type(v) ~= "table" then return "is a " .. type(v) .. ", expected a table {ip=, region=, vendor=}" end
+end
+
+-- Why an item cannot be sent, or nil when it can.
+local function item_problem(item, c)
+  if not c then return "invalid IP address" end
+  if not VENDOR_SET[item.vendor] then return "unsupported vendor" end
+  if type(item.region) ~= "string" or item.region == "" then
+    return "region must be a non-empty string"
+  end
+end
+
+function ops.bulk_edit(client, args)
+  local fname = "bulk_edit"
+  util.check_args(fname, args, { zone_id = true, items = true }, 2)
+  local zone_id = check_zone_id(fname, args.zone_id, 2)
+  local items = args.items
+  local n = util.check_list(fname, "items", items, "tables {ip=, region=, vendor=}", 2, check_item)
+
+  local res, ledger = new_batch_result(), new_ledger()
+  local order, payload, input_of, rank_of = {}, {}, ledger.input_of, ledger.rank_of
+  for i = 1, n do
+    local item = items[i]
+    local given = item.ip
+    local c = type(given) == "string" and canonical(given) or nil
+    local problem = item_problem(item, c)
+    if problem then
+      add_entry(ledger, res.value.failed, { origin_ip = c or (type(given) == "string" and given or nil),
+        error = problem, input = given }, i)
+    else
+      if payload[c] then -- the last item for an address wins; the earlier one is reported
+        add_entry(ledger, res.value.failed, { origin_ip = c, error = "duplicate IP in request",
+          input = input_of[c] }, rank_of[c])
+      else
+        order[#order + 1] = c
+      end
+      payload[c] = { ip = c, region = item.region, vendor = item.vendor }
+      input_of[c], rank_of[c] = given, i
+    end
+  end
+  return run_batches(client, "PATCH", zone_path(zone_id, "/batch"), order, function(batch)
+    local body = {}
+    for i, c in ipairs(batch) do body[i] = payload[c] end
+    return json.encode(body)
+  end, res, ledger)
+end
+
+--- The namespace table of one client: each operation as a plain function of an argument
+--- table, bound to the client (so it is called with a dot, as in the SDKs).
+function M.bind(client)
+  local ns = {}
+  for name, op in pairs(ops) do
+    ns[name] = function(args) return op(client, args) end
+  end
+  return ns
+end
+
+M.OPERATIONS = {}
+for name in pairs(ops) do M.OPERATIONS[#M.OPERATIONS + 1] = name end
+table.sort(M.OPERATIONS)
+
+return M
