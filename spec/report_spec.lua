@@ -1,0 +1,80 @@
+-- spec/report_spec.lua: lua/cloudflare/report.lua, walking results and printing them as a
+-- table, JSON, JSON lines or CSV.
+local report = require "cloudflare.report"
+local json = require "cloudflare.json"
+local cjson = require "cjson"
+
+local function batch()
+  return {
+    id = "origin_public_cloud_region", requests = 1,
+    value = {
+      succeeded = json.array { { origin_ip = "192.0.2.1", vendor = "aws", region = "us-east-1", input = "192.0.2.1" } },
+      failed = json.array { { origin_ip = "db,01", error = 'not "an" IP', input = "db,01" } },
+      pending = json.array { "2001:db8::1" },
+    },
+  }
+end
+
+describe("cloudflare.report", function()
+  it("iterates succeeded, failed and pending, and counts them", function()
+    local seen = {}
+    for status, item in report.each(batch()) do seen[#seen + 1] = status .. " " .. item.origin_ip end
+    assert.are.same({ "succeeded 192.0.2.1", "failed db,01", "pending 2001:db8::1" }, seen)
+    assert.are.same({ succeeded = 1, failed = 1, pending = 1, total = 3 }, report.counts(batch()))
+  end)
+
+  it("prints an aligned table", function()
+    assert.are.equal(table.concat({
+      "status     origin_ip    vendor  region     error        input",
+      "---------  -----------  ------  ---------  -----------  ---------",
+      "succeeded  192.0.2.1    aws     us-east-1               192.0.2.1",
+      'failed     db,01                           not "an" IP  db,01',
+      "pending    2001:db8::1",
+      "" }, "\n"), report.format(batch()))
+  end)
+
+  it("prints CSV with RFC 4180 quoting", function()
+    assert.are.equal('status,origin_ip,vendor,region,error,input\r\n'
+      .. 'succeeded,192.0.2.1,aws,us-east-1,,192.0.2.1\r\n'
+      .. 'failed,"db,01",,,"not ""an"" IP","db,01"\r\n'
+      .. 'pending,2001:db8::1,,,,\r\n', report.format(batch(), { format = "csv" }))
+  end)
+
+  it("prints JSON lines, one object per IP", function()
+    local lines = {}
+    for l in report.format(batch(), { format = "jsonl" }):gmatch("[^\n]+") do lines[#lines + 1] = cjson.decode(l) end
+    assert.are.equal(3, #lines)
+    assert.are.same({ status = "pending", origin_ip = "2001:db8::1" }, lines[3])
+  end)
+
+  it("prints the whole result as one JSON object, empty lists as []", function()
+    local res = batch()
+    res.value.pending = json.array()
+    local text = report.format(res, { format = "json" })
+    assert.matches('"pending": %[%]', text)
+    assert.are.equal("192.0.2.1", cjson.decode(text).value.succeeded[1].origin_ip)
+  end)
+
+  it("prints lists of mappings, supported regions and plain rows", function()
+    local list = { value = json.array { { origin_ip = "192.0.2.1", vendor = "aws", region = "us-east-1" } } }
+    assert.matches("^origin_ip  vendor  region     modified_on\n", report.format(list))
+    local regions = { vendors = { gcp = { { name = "us-central1", upper_tier_colos = { "ORD", "DFW" } } } } }
+    assert.matches("gcp     us%-central1  ORD DFW\n$", report.format(regions))
+    assert.are.equal("count,vendor\r\n2,aws\r\n",
+      report.format({ { vendor = "aws", count = 2 } }, { format = "csv" }))
+    assert.are.equal("vendor,count\r\naws,2\r\n",
+      report.format({ { vendor = "aws", count = 2 } }, { format = "csv", columns = { "vendor", "count" } }))
+  end)
+
+  it("writes to the file it is given and rejects unknown formats", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    report.write(batch(), { format = "csv", out = f })
+    f:close()
+    f = assert(io.open(path))
+    assert.matches("^status,origin_ip", f:read("a"))
+    f:close()
+    os.remove(path)
+    assert.error_matches(function() report.format(batch(), { format = "xml" }) end, 'unknown format "xml"')
+  end)
+end)
