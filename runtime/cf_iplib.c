@@ -103,11 +103,13 @@ static int cf_ip_lua_less(lua_State *L)
 
 int cf_open_ip(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {
-        {"canonical", cf_ip_lua_canonical}, {"version", cf_ip_lua_version},
-        {"valid", cf_ip_lua_valid},         {"contains", cf_ip_lua_contains},
-        {"cidr", cf_ip_lua_cidr},           {"less", cf_ip_lua_less},
-        {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"canonical", cf_ip_lua_canonical},
+                                     {"version", cf_ip_lua_version},
+                                     {"valid", cf_ip_lua_valid},
+                                     {"contains", cf_ip_lua_contains},
+                                     {"cidr", cf_ip_lua_cidr},
+                                     {"less", cf_ip_lua_less},
+                                     {NULL, NULL}};
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -13,10 +13,10 @@
 #include "cf_buf.h"
 #include "cf_lua.h"
 
-#define ARRAY_MT "cloudflare.array"
-#define BOX_MT "cloudflare.json.buffer"
+#define ARRAY_MT  "cloudflare.array"
+#define BOX_MT    "cloudflare.json.buffer"
 #define MAX_DEPTH 100
-#define UPV_NULL lua_upvalueindex(1) /* cjson.null */
+#define UPV_NULL  lua_upvalueindex(1) /* cjson.null */
 
 typedef struct enc {
     lua_State *L;
@@ -59,13 +59,27 @@ static void put_string(enc *e, const char *s, size_t n)
         put(e, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': PUTLIT(e, "\\\""); break;
-        case '\\': PUTLIT(e, "\\\\"); break;
-        case '\n': PUTLIT(e, "\\n"); break;
-        case '\r': PUTLIT(e, "\\r"); break;
-        case '\t': PUTLIT(e, "\\t"); break;
-        case '\b': PUTLIT(e, "\\b"); break;
-        case '\f': PUTLIT(e, "\\f"); break;
+        case '"':
+            PUTLIT(e, "\\\"");
+            break;
+        case '\\':
+            PUTLIT(e, "\\\\");
+            break;
+        case '\n':
+            PUTLIT(e, "\\n");
+            break;
+        case '\r':
+            PUTLIT(e, "\\r");
+            break;
+        case '\t':
+            PUTLIT(e, "\\t");
+            break;
+        case '\b':
+            PUTLIT(e, "\\b");
+            break;
+        case '\f':
+            PUTLIT(e, "\\f");
+            break;
         default: {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             put(e, u, sizeof u);
@@ -185,14 +199,18 @@ static void put_value(enc *e, int idx, int level)
 {
     lua_State *L = e->L;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: PUTLIT(e, "null"); return;
+    case LUA_TNIL:
+        PUTLIT(e, "null");
+        return;
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx))
             PUTLIT(e, "true");
         else
             PUTLIT(e, "false");
         return;
-    case LUA_TNUMBER: put_number(e, idx); return;
+    case LUA_TNUMBER:
+        put_number(e, idx);
+        return;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
@@ -228,7 +246,8 @@ static void put_value(enc *e, int idx, int level)
         PUTLIT(e, "]");
         return;
     }
-    default: break;
+    default:
+        break;
     }
     luaL_error(L, "json.encode: cannot encode a %s", luaL_typename(L, idx));
 }
