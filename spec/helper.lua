@@ -120,16 +120,15 @@ function H.run(args, opts)
   parts[#parts + 1] = shell_quote(H.CFRUN)
   for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
   local cmd = table.concat(parts, " ")
+  local inp
   if opts.stdin then
-    local inp = os.tmpname()
-    local f = assert(io.open(inp, "w"))
-    f:write(opts.stdin)
-    f:close()
+    inp = H.tempfile(opts.stdin)
     cmd = cmd .. " <" .. inp
   else
     cmd = cmd .. " </dev/null"
   end
   local _, _, code = os.execute(cmd .. " >" .. out .. " 2>" .. err)
+  if inp then os.remove(inp) end
   local function slurp(p)
     local f = assert(io.open(p))
     local s = f:read("a")

@@ -6,16 +6,32 @@ local M = {}
 -- Exit statuses the example scripts share (documented in each script's header).
 M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_PENDING = 0, 1, 2, 3
 
-local function die(name, usage, msg)
-  io.stderr:write(name, ": ", msg, "\n", usage and ("usage: " .. usage .. "\n") or "")
+--- The output formats of cloudflare.report, as a choice for cli.parse: { format = cli.FORMATS }.
+M.FORMATS = { "table", "json", "jsonl", "csv" }
+
+--- The running script's file name, for messages.
+function M.name()
+  return ((arg and arg[0]) or "script"):match("[^/]*$")
+end
+
+--- cli.die(msg[, usage]): the message (and the usage line) on stderr, exit status 2.
+function M.die(msg, usage)
+  io.stderr:write(M.name(), ": ", msg, "\n", usage and ("usage: " .. usage .. "\n") or "")
   os.exit(M.EXIT_USAGE)
 end
 
+--- cli.note(fmt, ...): one line on stderr, prefixed with the script's name.
+function M.note(fmt, ...)
+  io.stderr:write(M.name(), ": ", string.format(fmt, ...), "\n")
+end
+
+local function die(_, usage, msg) M.die(msg, usage) end
+
 --- cli.parse(args, spec, usage) -> options, positional
---- spec: { name = "flag" | "string" | "number" | "list" }; `args` is a list of strings
---- (the script's `arg` or { ... }). `--help` prints usage and exits 0.
+--- spec: { name = "flag" | "string" | "number" | "list" | { "choice", ... } }; `args` is a
+--- list of strings (the script's `arg` or { ... }). `--help` prints usage and exits 0.
 function M.parse(args, spec, usage)
-  local name = (arg and arg[0] or "script"):match("[^/]*$")
+  local name = M.name()
   local opts, rest = {}, {}
   local i = 1
   while i <= #args do
@@ -47,10 +63,20 @@ function M.parse(args, spec, usage)
         elseif kind == "list" then
           opts[key] = opts[key] or {}
           table.insert(opts[key], value)
+        elseif type(kind) == "table" then
+          local ok = false
+          for _, choice in ipairs(kind) do ok = ok or choice == value end
+          if not ok then
+            die(name, usage, "option '--" .. key .. "' must be one of " .. table.concat(kind, ", ")
+              .. ", got '" .. value .. "'")
+          end
+          opts[key] = value
         else
           opts[key] = value
         end
       end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      die(name, usage, "unknown option '" .. a .. "'")
     else
       rest[#rest + 1] = a
     end
@@ -59,19 +85,23 @@ function M.parse(args, spec, usage)
   return opts, rest
 end
 
---- cli.zone(opts, usage) -> the zone id from --zone, $ZONE or $CFRUN_SANDBOX_ZONE.
+--- cli.zone(opts, usage) -> the zone id from --zone, else $CFRUN_SANDBOX_ZONE (under
+--- --sandbox a production $ZONE means nothing), else $ZONE. A malformed id exits 2.
 function M.zone(opts, usage)
-  local z = opts.zone or os.getenv("ZONE") or os.getenv("CFRUN_SANDBOX_ZONE")
+  local env = os.getenv
+  local z = opts.zone or env("CFRUN_SANDBOX_ZONE") or env("ZONE")
   if not z or z == "" then
-    die((arg and arg[0] or "script"):match("[^/]*$"), usage,
-      "no zone: pass --zone ZONE_ID or set ZONE (run with --sandbox to try it out)")
+    M.die("no zone: pass --zone ZONE_ID or set ZONE (run with --sandbox to try it out)", usage)
+  end
+  if #z > 32 or not z:find("^%w+$") then
+    M.die(string.format("invalid zone id %q: expected up to 32 letters and digits", z:sub(1, 40)), usage)
   end
   return z
 end
 
 --- cli.fail(err): report a wire failure (and what stayed pending) and exit with EXIT_PENDING.
 function M.fail(err, partial)
-  local name = (arg and arg[0] or "script"):match("[^/]*$")
+  local name = M.name()
   io.stderr:write(name, ": ", tostring(err), "\n")
   if partial and partial.value and #partial.value.pending > 0 then
     io.stderr:write(name, ": ", #partial.value.pending, " IP(s) pending (not known whether changed): ",

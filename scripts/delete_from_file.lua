@@ -1,0 +1,50 @@
+-- delete_from_file.lua: delete the origin cloud region mappings of the IPs listed in a file
+-- (or on standard input), one address per line; '#' starts a comment, blank lines are skipped.
+--
+-- Usage: cfrun scripts/delete_from_file.lua [--zone Z] [--format F] [--skip-invalid] [FILE|-]
+--        cfrun --sandbox scripts/delete_from_file.lua ips.txt      (against the fake API)
+--
+--   FILE              the list of IPs; "-" or nothing reads standard input
+--   --zone Z          the zone id (default: $ZONE, or the sandbox zone)
+--   --format F        table (default), json, jsonl or csv
+--   --skip-invalid    report lines that are not IP addresses and delete the rest; without it,
+--                     any such line stops the script before anything is deleted
+--
+-- Output: one row per IP: succeeded (deleted, with the vendor and region it had: enough to
+-- undo), failed (with the reason) or pending. In table format a count line follows. Lines that
+-- are not IP addresses are reported on stderr as FILE:LINE: ...
+--
+-- Exit status: 0 every IP was deleted, 1 some IPs failed (e.g. they had no mapping), 2 usage
+-- error, unreadable file or invalid lines, 3 a request failed: what was deleted is printed
+-- first, then the error and the IPs left pending (not known whether deleted) on stderr.
+
+local cli, report = cloudflare.cli, cloudflare.report
+
+local NAME = cli.name()
+local USAGE = NAME .. " [--zone Z] [--format F] [--skip-invalid] [FILE|-]"
+
+local opts, args = cli.parse(arg, { zone = "string", format = cli.FORMATS, ["skip-invalid"] = "flag" }, USAGE)
+local zone = cli.zone(opts, USAGE)
+local format = opts.format or "table"
+if #args > 1 then cli.die("expected one FILE, got " .. #args, USAGE) end
+
+local source = args[1] or "-"
+local ips, bad = cloudflare.iplist.read(source)
+if not ips then cli.die(bad) end -- bad is the message of io.open or read
+for _, b in ipairs(bad) do
+  io.stderr:write(string.format("%s:%d: %q is not an IP address\n", source == "-" and "stdin" or source,
+    b.line, b.text))
+end
+if #bad > 0 and not opts["skip-invalid"] then
+  cli.die(#bad .. " invalid line(s), nothing was deleted (fix them or pass --skip-invalid)")
+end
+
+local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone, ips = ips }
+local out = res or partial
+report.write(out, { format = format })
+if format == "table" then
+  local n = report.counts(out)
+  print(string.format("%d deleted, %d failed, %d pending", n.succeeded, n.failed, n.pending))
+end
+if not res then cli.fail(err, partial) end
+os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

@@ -1,0 +1,64 @@
+-- delete_vendor.lua: delete every origin cloud region mapping of one vendor in a zone,
+-- optionally only in some regions or address ranges (all the limits given must hold).
+--
+-- Usage: cfrun scripts/delete_vendor.lua [--zone Z] [--region R ...] [--region-match PATTERN]
+--                                        [--cidr C ...] [--dry-run] [--format F] VENDOR
+--        cfrun --sandbox scripts/delete_vendor.lua --dry-run aws     (against the fake API)
+--
+--   VENDOR                 aws, azure, gcp or oci
+--   --zone Z               the zone id (default: $ZONE, or the sandbox zone)
+--   --region R             only mappings in region R (exact name; repeat for several)
+--   --region-match PATTERN only regions matching a Lua pattern, e.g. '^eu%-'
+--   --cidr C               only IPs in C, e.g. 10.0.0.0/8 or 2001:db8::/32 (repeatable)
+--   --dry-run              show what would be deleted; delete nothing
+--   --format F             table (default), json, jsonl or csv
+--
+-- Output: one row per selected IP: succeeded (deleted, with its vendor and region: enough to
+-- undo; under --dry-run, would be deleted), failed (with the reason) or pending. In table
+-- format a count line follows. Notes (what was selected, dry run) go to stderr.
+--
+-- Exit status: 0 everything selected was deleted (or nothing matched), 1 some IPs failed,
+-- 2 usage error (also an unknown vendor, a bad pattern or CIDR), 3 a request failed: what was
+-- deleted is printed first, then the error and the IPs left pending on stderr.
+
+local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
+local R = cloudflare.cache.origin_cloud_regions
+
+local NAME = cli.name()
+local USAGE = NAME .. " [--zone Z] [--region R ...] [--region-match PATTERN] [--cidr C ...]"
+  .. " [--dry-run] [--format F] VENDOR"
+
+local opts, args = cli.parse(arg, { zone = "string", region = "list", ["region-match"] = "string",
+  cidr = "list", ["dry-run"] = "flag", format = cli.FORMATS }, USAGE)
+local zone = cli.zone(opts, USAGE)
+local format = opts.format or "table"
+if #args ~= 1 then cli.die("expected one VENDOR", USAGE) end
+
+-- The selector constructors raise on a typo (unknown vendor, bad CIDR): a usage error here.
+local ok, selector = pcall(function()
+  local s = S.vendor(args[1])
+  if opts.region then s = s * S.region(opts.region) end
+  if opts["region-match"] then s = s * S.region_matching(opts["region-match"]) end
+  if opts.cidr then s = s * S.cidr(opts.cidr) end
+  return s
+end)
+if not ok then cli.die((tostring(selector):gsub("^.-:%d+: ", "")), USAGE) end
+
+local listing, err = R.list { zone_id = zone }
+if not listing then cli.fail(err) end
+local ips = selector:ips(listing)
+cli.note("%d of %d mapping(s) match %s", #ips, #listing.value,
+  (tostring(selector):gsub("^selector: ", "")))
+
+local res, partial
+res, err, partial = R.bulk_delete { zone_id = zone, ips = ips, dry_run = opts["dry-run"] }
+local out = res or partial
+report.write(out, { format = format })
+if format == "table" then
+  local n = report.counts(out)
+  print(string.format("%d %s, %d failed, %d pending", n.succeeded,
+    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending))
+end
+if opts["dry-run"] then cli.note("dry run: nothing was deleted") end
+if not res then cli.fail(err, partial) end
+os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

@@ -1,0 +1,118 @@
+-- move_region.lua: move origin cloud region mappings to another region. Each IP keeps the
+-- vendor of its current mapping, unless --vendor is given (which also creates missing ones).
+--
+-- Usage: cfrun scripts/move_region.lua [--zone Z] --region R [--vendor V] [--dry-run]
+--                                      [--format F] [IP ... | --file FILE]
+--        cfrun --sandbox scripts/move_region.lua --region us-west-2 192.0.2.1   (fake API)
+--
+--   IP ...        the addresses to move
+--   --file FILE   read the addresses from FILE instead ("-": standard input), one per line,
+--                 '#' comments; a line that is not an address stops the script
+--   --region R    the new region (required)
+--   --vendor V    aws, azure, gcp or oci, for every IP; without it each IP keeps its vendor,
+--                 and an IP with no mapping fails without being sent
+--   --zone Z      the zone id (default: $ZONE, or the sandbox zone)
+--   --dry-run     show what would change (checked against the supported regions); change
+--                 nothing
+--   --format F    table (default), json, jsonl or csv
+--
+-- Output: one row per IP: succeeded (now in R, with its vendor; under --dry-run, would be),
+-- failed (with the reason; IPs refused before sending come last) or pending. In table format
+-- a count line follows.
+--
+-- Exit status: 0 every IP was moved, 1 some IPs failed, 2 usage error (also invalid lines in
+-- FILE), 3 a request failed: what was changed is printed first, then the error and the IPs
+-- left pending (not known whether changed) on stderr.
+
+local cli, report, json = cloudflare.cli, cloudflare.report, cloudflare.json
+local R = cloudflare.cache.origin_cloud_regions
+
+local NAME = cli.name()
+local USAGE = NAME .. " [--zone Z] --region R [--vendor V] [--dry-run] [--format F] [IP ... | --file FILE]"
+
+local opts, ips = cli.parse(arg, { zone = "string", region = "string", vendor = "string",
+  ["dry-run"] = "flag", format = cli.FORMATS, file = "string" }, USAGE)
+local zone = cli.zone(opts, USAGE)
+local format = opts.format or "table"
+if not opts.region or opts.region == "" then cli.die("--region is required", USAGE) end
+local VENDORS = { aws = true, azure = true, gcp = true, oci = true }
+if opts.vendor and not VENDORS[opts.vendor] then
+  cli.die("unknown vendor '" .. opts.vendor .. "' (aws, azure, gcp or oci)", USAGE)
+end
+if opts.file then
+  if #ips > 0 then cli.die("give IPs or --file, not both", USAGE) end
+  local bad
+  ips, bad = cloudflare.iplist.read(opts.file)
+  if not ips then cli.die(bad) end -- bad is the message of io.open or read
+  for _, b in ipairs(bad) do
+    io.stderr:write(string.format("%s:%d: %q is not an IP address\n", opts.file == "-" and "stdin" or opts.file,
+      b.line, b.text))
+  end
+  if #bad > 0 then cli.die(#bad .. " invalid line(s), nothing was changed") end
+end
+if #ips == 0 then cli.die("no IPs given", USAGE) end
+
+-- Each IP's current vendor, unless --vendor decides it for all.
+local current = {}
+if not opts.vendor then
+  local listing, err = R.list { zone_id = zone }
+  if not listing then cli.fail(err) end
+  for _, m in ipairs(listing.value) do current[m.origin_ip] = m end
+end
+
+local items, refused, seen = {}, {}, {}
+for _, s in ipairs(ips) do
+  local c = cloudflare.ip.canonical(s) -- nil for a non-address: bulk_edit reports it
+  if not (c and seen[c]) then          -- an address listed twice is sent once
+    local vendor = opts.vendor or (current[c] and current[c].vendor)
+    if c and not vendor then
+      refused[#refused + 1] = { origin_ip = c, input = s, error = "no mapping to move (pass --vendor to create one)" }
+    else
+      items[#items + 1] = { ip = s, region = opts.region, vendor = vendor }
+    end
+    if c then seen[c] = true end
+  end
+end
+
+-- What bulk_edit would answer, without sending it.
+local function preview()
+  local supported, err = R.supported_regions { zone_id = zone }
+  if not supported then cli.fail(err) end
+  local has_region = {} -- vendor -> true when it supports the new region
+  for vendor, regions in pairs(supported.vendors) do
+    for _, r in ipairs(regions) do
+      if r.name == opts.region then has_region[vendor] = true end
+    end
+  end
+  local res = { dry_run = true, requests = supported.requests,
+    value = { succeeded = json.array(), failed = json.array(), pending = json.array() } }
+  for _, item in ipairs(items) do
+    local c = cloudflare.ip.canonical(item.ip)
+    if not c then
+      table.insert(res.value.failed, { origin_ip = item.ip, input = item.ip, error = "invalid IP address" })
+    elseif not has_region[item.vendor] then
+      table.insert(res.value.failed, { origin_ip = c, input = item.ip, error = "unsupported region" })
+    else
+      table.insert(res.value.succeeded, { origin_ip = c, input = item.ip, vendor = item.vendor, region = item.region })
+    end
+  end
+  return res
+end
+
+local res, err, partial
+if opts["dry-run"] then
+  res = preview()
+else
+  res, err, partial = R.bulk_edit { zone_id = zone, items = items }
+end
+local out = res or partial
+table.move(refused, 1, #refused, #out.value.failed + 1, out.value.failed)
+report.write(out, { format = format })
+if format == "table" then
+  local n = report.counts(out)
+  print(string.format("%d %s to %s, %d failed, %d pending", n.succeeded,
+    opts["dry-run"] and "would be moved" or "moved", opts.region, n.failed, n.pending))
+end
+if opts["dry-run"] then cli.note("dry run: nothing was changed") end
+if not res then cli.fail(err, partial) end
+os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

@@ -1,0 +1,51 @@
+-- report.lua: how many origin cloud region mappings a zone has, per vendor and region.
+--
+-- Usage: cfrun scripts/report.lua [--zone Z] [--format F]
+--        cfrun --sandbox scripts/report.lua                 (against the fake API)
+--
+--   --zone Z     the zone id (default: $ZONE, or the sandbox zone)
+--   --format F   table (default), json, jsonl or csv; one row {vendor, region, count} per
+--                region in use, sorted by vendor then region
+--
+-- Output: the rows; in table format a total line follows. Changes nothing.
+--
+-- Exit status: 0 done, 2 usage error, 3 the listing failed (the error on stderr).
+
+local cli, report = cloudflare.cli, cloudflare.report
+
+local NAME = cli.name()
+local USAGE = NAME .. " [--zone Z] [--format F]"
+
+local opts, args = cli.parse(arg, { zone = "string", format = cli.FORMATS }, USAGE)
+local zone = cli.zone(opts, USAGE)
+local format = opts.format or "table"
+if #args > 0 then cli.die("unexpected argument '" .. args[1] .. "'", USAGE) end
+
+local listing, err = cloudflare.cache.origin_cloud_regions.list { zone_id = zone }
+if not listing then cli.fail(err) end
+
+-- one row per (vendor, region)
+local rows, row_of = cloudflare.json.array(), {}
+for _, m in ipairs(listing.value) do
+  local vendor, region = m.vendor or "?", m.region or "?"
+  local key = vendor .. " " .. region
+  local row = row_of[key]
+  if not row then
+    row = { vendor = vendor, region = region, count = 0 }
+    row_of[key], rows[#rows + 1] = row, row
+  end
+  row.count = row.count + 1
+end
+table.sort(rows, function(a, b)
+  if a.vendor ~= b.vendor then return a.vendor < b.vendor end
+  return a.region < b.region
+end)
+
+report.write(rows, { format = format, columns = { "vendor", "region", "count" } })
+if format == "table" then
+  local nvendors, last = 0, nil
+  for _, row in ipairs(rows) do
+    if row.vendor ~= last then nvendors, last = nvendors + 1, row.vendor end
+  end
+  print(string.format("total: %d mapping(s) in %d region(s) of %d vendor(s)", #listing.value, #rows, nvendors))
+end

@@ -1,0 +1,592 @@
+-- spec/scripts_spec.lua: the example scripts of scripts/, run end to end as an operator runs
+-- them (cfrun script.lua args, as a subprocess) against a fake API this spec starts, so that
+-- the zone's state and the requests received can be checked after each run; and each once
+-- with --sandbox, as its header suggests.
+local H = require "spec.helper"
+local cjson = require "cjson"
+
+local ZONE = H.ZONE
+local INTERNAL = "Unable to delete origin_public_cloud_region setting. Internal error."
+
+local SEED = {
+  { "192.0.2.1", "us-east-1", "aws" },
+  { "192.0.2.2", "us-east-1", "aws" },
+  { "192.0.2.3", "us-west-2", "aws" },
+  { "198.51.100.10", "us-central1", "gcp" },
+  { "2001:db8::1", "us-central1", "gcp" },
+  { "2001:db8::2", "eastus", "azure" },
+  { "203.0.113.5", "us-ashburn-1", "oci" },
+  { "203.0.113.6", "eu-frankfurt-1", "oci" },
+}
+
+local function script(name) return H.SOURCE_DIR .. "/scripts/" .. name end
+
+local function lines(text)
+  local out = {}
+  for l in text:gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  return out
+end
+
+local fake
+
+-- Runs scripts/<name> with args against the fake API; returns stdout, stderr, exit status.
+local function run(name, args, stdin)
+  return H.run({ script(name), table.unpack(args or {}) }, { stdin = stdin, env = {
+    CLOUDFLARE_BASE_URL = fake.base_url, CLOUDFLARE_API_TOKEN = H.TOKEN, ZONE = ZONE,
+    CLOUDFLARE_EMAIL = false, CLOUDFLARE_API_KEY = false, CFRUN_SANDBOX_ZONE = false,
+  } })
+end
+
+-- Runs scripts/<name> under --sandbox (its own seeded server) as the headers show. A
+-- production $ZONE left in the environment must not steer a sandbox run away from its zone.
+local function sandbox(name, args, stdin)
+  return H.run({ "--sandbox", script(name), table.unpack(args or {}) },
+    { stdin = stdin, env = { ZONE = "ffffffffffffffffffffffffffffffff" } })
+end
+
+-- The zone's mappings as "ip vendor region", in the server's order.
+local function state()
+  local out = {}
+  for i, m in ipairs(fake:zone(ZONE)) do out[i] = m["origin-ip"] .. " " .. m.vendor .. " " .. m.region end
+  return out
+end
+
+local function seed_state()
+  local out = {}
+  for i, m in ipairs(SEED) do out[i] = m[1] .. " " .. m[3] .. " " .. m[2] end
+  return out
+end
+
+-- The API requests received, as "METHOD <path after .../origin_cloud_regions>".
+local function calls()
+  local out = {}
+  for _, r in ipairs(fake:requests()) do
+    local rest = r.path:match("^/client/v4/zones/%w+/cache/origin_cloud_regions(.*)$")
+    if rest then out[#out + 1] = r.method .. " " .. (rest == "" and "/" or rest) end
+  end
+  return out
+end
+
+local function body_of(method)
+  for _, r in ipairs(fake:requests()) do
+    if r.method == method then return cjson.decode(r.body) end
+  end
+end
+
+local function fault(method, extra)
+  local f = { match = { method = method }, status = 500, errors = { { code = 1141, message = INTERNAL } } }
+  for k, v in pairs(extra or {}) do f[k] = v end
+  fake:fault(f)
+end
+
+setup(function() fake = H.start_fake() end)
+teardown(function() fake:stop() end)
+before_each(function()
+  fake:reset()
+  fake:set_zone(ZONE, SEED)
+  fake:clear_requests()
+end)
+
+describe("every script", function()
+  local SCRIPTS = { "delete_from_file.lua", "delete_vendor.lua", "prune.lua", "report.lua", "move_region.lua" }
+
+  it("prints its usage line for --help and exits 0", function()
+    for _, name in ipairs(SCRIPTS) do
+      local out, err, code = run(name, { "--help" })
+      assert.are.equal(0, code, name .. ": " .. err)
+      assert.matches("^usage: " .. name:gsub("%p", "%%%0") .. " %[%-%-zone Z%]", out)
+    end
+  end)
+
+  it("exits 2 on an unknown option, a bad --format or no zone, before any request", function()
+    for _, name in ipairs(SCRIPTS) do
+      local _, err, code = run(name, { "--frobnicate", "aws" })
+      assert.are.equal(2, code, name)
+      assert.are.equal(name .. ": unknown option '--frobnicate'", lines(err)[1])
+      _, err, code = run(name, { "--format", "xml", "aws" })
+      assert.are.equal(2, code, name)
+      assert.are.equal(name .. ": option '--format' must be one of table, json, jsonl, csv, got 'xml'",
+        lines(err)[1])
+      _, err, code = run(name, { "-n", "aws" })
+      assert.are.equal(2, code, name)
+      assert.are.equal(name .. ": unknown option '-n'", lines(err)[1])
+      _, err, code = run(name, { "--zone", "bad-zone/x", "aws" })
+      assert.are.equal(2, code, name)
+      assert.matches('^' .. name:gsub("%p", "%%%0") .. ': invalid zone id "bad%-zone/x"', err)
+      _, err, code = H.run({ script(name), "aws" }, { env = { ZONE = false, CFRUN_SANDBOX_ZONE = false } })
+      assert.are.equal(2, code, name)
+      assert.matches("^" .. name:gsub("%p", "%%%0") .. ": no zone: pass %-%-zone ZONE_ID or set ZONE", err)
+    end
+    assert.are.same({}, calls())
+  end)
+end)
+
+describe("scripts/delete_from_file.lua", function()
+  it("deletes the IPs of a file, reports each, and exits 1 when one had no mapping", function()
+    local path = H.tempfile("# decommissioned\n192.0.2.1\n\n2001:DB8::1  # db01\n198.51.100.99\n")
+    local out, err, code = run("delete_from_file.lua", { path })
+    os.remove(path)
+    assert.are.equal(1, code, err)
+    assert.are.same({
+      "status     origin_ip      vendor  region       error              input",
+      "---------  -------------  ------  -----------  -----------------  -------------",
+      "succeeded  192.0.2.1      aws     us-east-1                       192.0.2.1",
+      "succeeded  2001:db8::1    gcp     us-central1                     2001:DB8::1",
+      "failed     198.51.100.99                       mapping not found  198.51.100.99",
+      "2 deleted, 1 failed, 0 pending",
+    }, lines(out))
+    assert.are.equal("", err)
+    assert.are.same({ "DELETE /batch" }, calls())
+    assert.are.same({ "192.0.2.1", "2001:db8::1", "198.51.100.99" }, body_of("DELETE"))
+    assert.are.same({ "192.0.2.2 aws us-east-1", "192.0.2.3 aws us-west-2", "198.51.100.10 gcp us-central1",
+      "2001:db8::2 azure eastus", "203.0.113.5 oci us-ashburn-1", "203.0.113.6 oci eu-frankfurt-1" }, state())
+  end)
+
+  it("reads standard input by default and prints JSON; exits 0 when every IP was deleted", function()
+    local out, err, code = run("delete_from_file.lua", { "--format", "json" }, "203.0.113.5\n203.0.113.6\n")
+    assert.are.equal(0, code, err)
+    local res = cjson.decode(out)
+    assert.are.same({
+      { origin_ip = "203.0.113.5", vendor = "oci", region = "us-ashburn-1", input = "203.0.113.5" },
+      { origin_ip = "203.0.113.6", vendor = "oci", region = "eu-frankfurt-1", input = "203.0.113.6" },
+    }, res.value.succeeded)
+    assert.are.same({}, res.value.failed)
+    assert.are.equal(6, #state())
+  end)
+
+  it("refuses a list with invalid lines, naming them, and deletes nothing", function()
+    local out, err, code = run("delete_from_file.lua", { "-" }, "192.0.2.1\ndb01.example.com\n\n300.1.1.1 # old\n")
+    assert.are.equal(2, code)
+    assert.are.equal("", out)
+    assert.are.same({
+      'stdin:2: "db01.example.com" is not an IP address',
+      'stdin:4: "300.1.1.1" is not an IP address',
+      "delete_from_file.lua: 2 invalid line(s), nothing was deleted (fix them or pass --skip-invalid)",
+    }, lines(err))
+    assert.are.same({}, calls())
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("with --skip-invalid, reports the invalid lines and deletes the rest (CSV)", function()
+    local path = H.tempfile("192.0.2.1\ndb01.example.com\n192.0.2.2\n")
+    local out, err, code = run("delete_from_file.lua", { "--skip-invalid", "--format", "csv", path })
+    os.remove(path)
+    assert.are.equal(0, code, err)
+    assert.are.equal("status,origin_ip,vendor,region,error,input\r\n"
+      .. "succeeded,192.0.2.1,aws,us-east-1,,192.0.2.1\r\n"
+      .. "succeeded,192.0.2.2,aws,us-east-1,,192.0.2.2\r\n", out)
+    assert.are.equal(path .. ':2: "db01.example.com" is not an IP address\n', err)
+    assert.are.same({ "192.0.2.1", "192.0.2.2" }, body_of("DELETE"))
+  end)
+
+  it("exits 2 for a file it cannot read or for two files", function()
+    local _, err, code = run("delete_from_file.lua", { "/nonexistent/ips.txt" })
+    assert.are.equal(2, code)
+    assert.are.equal("delete_from_file.lua: /nonexistent/ips.txt: No such file or directory\n", err)
+    _, err, code = run("delete_from_file.lua", { "a", "b" })
+    assert.are.equal(2, code)
+    assert.are.equal("delete_from_file.lua: expected one FILE, got 2", lines(err)[1])
+  end)
+
+  it("on a failed batch, reports what was deleted before the failure, then exits 3 with the rest pending",
+    function()
+      local many, ips = {}, {}
+      for i = 1, 150 do
+        ips[i] = string.format("10.0.%d.%d", i // 256, i % 256)
+        many[i] = { ips[i], "us-east-1", "aws" }
+      end
+      fake:set_zone(ZONE, many)
+      fault("DELETE", { skip = 1 }) -- the second batch of 100 fails
+      local out, err, code = run("delete_from_file.lua", { "--format", "jsonl" }, table.concat(ips, "\n"))
+      assert.are.equal(3, code, err)
+      local status = {}
+      for _, l in ipairs(lines(out)) do
+        local row = cjson.decode(l)
+        status[row.status] = (status[row.status] or 0) + 1
+        if row.status == "succeeded" then assert.are.equal("us-east-1", row.region) end
+      end
+      assert.are.same({ succeeded = 100, pending = 50 }, status)
+      local e = lines(err)
+      assert.are.equal(2, #e)
+      assert.are.equal("delete_from_file.lua: HTTP 500: [1141] " .. INTERNAL, e[1])
+      assert.are.equal("delete_from_file.lua: 50 IP(s) pending (not known whether changed): "
+        .. table.concat(ips, " ", 101, 150), e[2])
+      assert.are.same({ "DELETE /batch", "DELETE /batch" }, calls())
+      assert.are.equal(50, #state())
+    end)
+
+  it("works in the sandbox as its header shows", function()
+    local out, err, code = sandbox("delete_from_file.lua", {}, "192.0.2.1\n198.51.100.99\n")
+    assert.are.equal(1, code, err)
+    assert.are.same({
+      "status     origin_ip      vendor  region     error              input",
+      "---------  -------------  ------  ---------  -----------------  -------------",
+      "succeeded  192.0.2.1      aws     us-east-1                     192.0.2.1",
+      "failed     198.51.100.99                     mapping not found  198.51.100.99",
+      "1 deleted, 1 failed, 0 pending",
+    }, lines(out))
+  end)
+end)
+
+describe("scripts/delete_vendor.lua", function()
+  it("deletes every mapping of the vendor", function()
+    local out, err, code = run("delete_vendor.lua", { "aws" })
+    assert.are.equal(0, code, err)
+    assert.are.same({
+      "status     origin_ip  vendor  region     error  input",
+      "---------  ---------  ------  ---------  -----  ---------",
+      "succeeded  192.0.2.1  aws     us-east-1         192.0.2.1",
+      "succeeded  192.0.2.2  aws     us-east-1         192.0.2.2",
+      "succeeded  192.0.2.3  aws     us-west-2         192.0.2.3",
+      "3 deleted, 0 failed, 0 pending",
+    }, lines(out))
+    assert.are.equal("delete_vendor.lua: 3 of 8 mapping(s) match vendor(aws)\n", err)
+    assert.are.same({ "GET /", "DELETE /batch" }, calls())
+    assert.are.same({ "198.51.100.10 gcp us-central1", "2001:db8::1 gcp us-central1", "2001:db8::2 azure eastus",
+      "203.0.113.5 oci us-ashburn-1", "203.0.113.6 oci eu-frankfurt-1" }, state())
+  end)
+
+  it("limits the deletion by exact regions, a region pattern and CIDRs (JSON lines)", function()
+    local out, err, code = run("delete_vendor.lua", { "--format", "jsonl", "--region", "us-east-1",
+      "--region", "us-west-2", "--cidr", "192.0.2.2/32", "--cidr", "192.0.2.3/32", "aws" })
+    assert.are.equal(0, code, err)
+    local got = {}
+    for _, l in ipairs(lines(out)) do got[#got + 1] = cjson.decode(l) end
+    assert.are.same({
+      { status = "succeeded", origin_ip = "192.0.2.2", vendor = "aws", region = "us-east-1", input = "192.0.2.2" },
+      { status = "succeeded", origin_ip = "192.0.2.3", vendor = "aws", region = "us-west-2", input = "192.0.2.3" },
+    }, got)
+    out, err, code = run("delete_vendor.lua", { "--region-match", "^eu%-", "--format", "csv", "oci" })
+    assert.are.equal(0, code, err)
+    assert.are.equal("status,origin_ip,vendor,region,error,input\r\n"
+      .. "succeeded,203.0.113.6,oci,eu-frankfurt-1,,203.0.113.6\r\n", out)
+    assert.are.equal('delete_vendor.lua: 1 of 6 mapping(s) match vendor(oci) and region_matching("^eu%-")\n', err)
+    assert.are.same({ "192.0.2.1 aws us-east-1", "198.51.100.10 gcp us-central1", "2001:db8::1 gcp us-central1",
+      "2001:db8::2 azure eastus", "203.0.113.5 oci us-ashburn-1" }, state())
+  end)
+
+  it("--dry-run shows what would be deleted and sends no DELETE", function()
+    local out, err, code = run("delete_vendor.lua", { "--dry-run", "--cidr", "2001:db8::/32", "gcp" })
+    assert.are.equal(0, code, err)
+    assert.are.same({
+      "status     origin_ip    vendor  region       error  input",
+      "---------  -----------  ------  -----------  -----  -----------",
+      "succeeded  2001:db8::1  gcp     us-central1         2001:db8::1",
+      "1 would be deleted, 0 failed, 0 pending",
+    }, lines(out))
+    assert.are.same({ "delete_vendor.lua: 1 of 8 mapping(s) match vendor(gcp) and cidr(2001:db8::/32)",
+      "delete_vendor.lua: dry run: nothing was deleted" }, lines(err))
+    assert.are.same({ "GET /", "GET /" }, calls())
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("deletes nothing and exits 0 when nothing matches", function()
+    local out, err, code = run("delete_vendor.lua", { "--region", "westeurope", "azure" })
+    assert.are.equal(0, code, err)
+    assert.are.equal("0 deleted, 0 failed, 0 pending", lines(out)[3])
+    assert.are.same({ "GET /" }, calls())
+  end)
+
+  it("exits 2 on an unknown vendor, a bad CIDR or pattern, or no vendor, before any request", function()
+    for _, case in ipairs {
+      { { "amazon" }, 'delete_vendor.lua: select.vendor: unknown vendor "amazon" (aws, azure, gcp or oci)' },
+      { { "--cidr", "10.0.0.0/33", "aws" }, 'delete_vendor.lua: select.cidr: invalid CIDR "10.0.0.0/33"' },
+      { { "--region-match", "[", "aws" },
+        "delete_vendor.lua: select.region_matching: bad pattern: malformed pattern (missing ']')" },
+      { {}, "delete_vendor.lua: expected one VENDOR" },
+    } do
+      local out, err, code = run("delete_vendor.lua", case[1])
+      assert.are.equal(2, code, case[2])
+      assert.are.equal("", out)
+      assert.are.equal(case[2], lines(err)[1])
+    end
+    assert.are.same({}, calls())
+  end)
+
+  it("exits 3 when the listing fails", function()
+    fault("GET")
+    local out, err, code = run("delete_vendor.lua", { "aws" })
+    assert.are.equal(3, code)
+    assert.are.equal("", out)
+    assert.are.equal("delete_vendor.lua: HTTP 500: [1141] " .. INTERNAL .. "\n", err)
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("works in the sandbox as its header shows", function()
+    local out, err, code = sandbox("delete_vendor.lua", { "--dry-run", "aws" })
+    assert.are.equal(0, code, err)
+    assert.are.equal("4 would be deleted, 0 failed, 0 pending", lines(out)[7])
+    assert.are.equal("delete_vendor.lua: dry run: nothing was deleted", lines(err)[2])
+  end)
+end)
+
+describe("scripts/prune.lua", function()
+  local KEEP = "# hosts in service\n192.0.2.1\n192.0.2.2\n192.0.2.3\n198.51.100.10\n2001:DB8::1\n203.0.113.5\n"
+
+  it("deletes the mappings of IPs not in the inventory", function()
+    local path = H.tempfile(KEEP)
+    local out, err, code = run("prune.lua", { path })
+    os.remove(path)
+    assert.are.equal(0, code, err)
+    assert.are.same({
+      "status     origin_ip    vendor  region          error  input",
+      "---------  -----------  ------  --------------  -----  -----------",
+      "succeeded  2001:db8::2  azure   eastus                 2001:db8::2",
+      "succeeded  203.0.113.6  oci     eu-frankfurt-1         203.0.113.6",
+      "2 deleted, 0 failed, 0 pending (6 mapping(s) kept)",
+    }, lines(out))
+    assert.are.equal("", err)
+    assert.are.same({ "GET /", "DELETE /batch" }, calls())
+    assert.are.same({ "192.0.2.1 aws us-east-1", "192.0.2.2 aws us-east-1", "192.0.2.3 aws us-west-2",
+      "198.51.100.10 gcp us-central1", "2001:db8::1 gcp us-central1", "203.0.113.5 oci us-ashburn-1" }, state())
+  end)
+
+  it("refuses to delete more than --max-share of the zone unless --force", function()
+    local inventory = "192.0.2.1\n192.0.2.2\n192.0.2.3\n198.51.100.10\n2001:db8::1\n" -- 3 of 8 to go
+    local out, err, code = run("prune.lua", { "-" }, inventory)
+    assert.are.equal(2, code)
+    assert.are.equal("", out)
+    assert.are.equal("prune.lua: refusing to delete 3 of 8 mappings (38%, more than --max-share 0.25), nothing"
+      .. " was deleted; check the inventory, or pass --force (or a larger --max-share)\n", err)
+    assert.are.same({ "GET /" }, calls())
+    assert.are.same(seed_state(), state())
+
+    out, err, code = run("prune.lua", { "--max-share", "0.5", "--format", "json", "-" }, inventory)
+    assert.are.equal(0, code, err)
+    assert.are.same({ "2001:db8::2", "203.0.113.5", "203.0.113.6" },
+      H.pluck(cjson.decode(out).value.succeeded, "origin_ip"))
+    assert.are.equal(5, #state())
+
+    fake:set_zone(ZONE, SEED)
+    out, err, code = run("prune.lua", { "--force", "-" }, "") -- an empty inventory: everything goes
+    assert.are.equal(0, code, err)
+    assert.are.equal("8 deleted, 0 failed, 0 pending (0 mapping(s) kept)", lines(out)[11])
+    assert.are.same({}, state())
+  end)
+
+  it("refuses an inventory with invalid lines, naming them, unless --force", function()
+    local path = H.tempfile(KEEP .. "web01.example.com\n")
+    local out, err, code = run("prune.lua", { path })
+    assert.are.equal(2, code)
+    assert.are.equal("", out)
+    assert.are.same({
+      path .. ':8: "web01.example.com" is not an IP address',
+      "prune.lua: 1 invalid line(s) in the inventory: refusing to prune, nothing was deleted"
+        .. " (the hosts on those lines would lose their mappings); fix them or pass --force",
+    }, lines(err))
+    assert.are.same({}, calls())
+
+    out, err, code = run("prune.lua", { "--force", path })
+    os.remove(path)
+    assert.are.equal(0, code, err)
+    assert.are.equal(path .. ':8: "web01.example.com" is not an IP address\n', err)
+    assert.are.equal("2 deleted, 0 failed, 0 pending (6 mapping(s) kept)", lines(out)[5])
+    assert.are.equal(6, #state())
+  end)
+
+  it("says so and exits 0 when there is nothing to prune or the zone is empty", function()
+    local out, err, code = run("prune.lua", { "-" }, KEEP .. "2001:db8::2\n203.0.113.6\n")
+    assert.are.equal(0, code, err)
+    assert.are.equal("", out)
+    assert.are.equal("prune.lua: nothing to prune: all 8 mapping(s) are in the inventory\n", err)
+    fake:set_zone(ZONE, {})
+    out, err, code = run("prune.lua", { "-" }, KEEP)
+    assert.are.equal(0, code, err)
+    assert.are.equal("", out)
+    assert.are.equal("prune.lua: zone " .. ZONE .. " has no mappings: nothing to prune\n", err)
+    assert.are.same({ "GET /", "GET /" }, calls())
+  end)
+
+  it("--dry-run shows what would be deleted and sends no DELETE", function()
+    local out, err, code = run("prune.lua", { "--dry-run", "--format", "csv", "-" }, KEEP)
+    assert.are.equal(0, code, err)
+    assert.are.equal("status,origin_ip,vendor,region,error,input\r\n"
+      .. "succeeded,2001:db8::2,azure,eastus,,2001:db8::2\r\n"
+      .. "succeeded,203.0.113.6,oci,eu-frankfurt-1,,203.0.113.6\r\n", out)
+    assert.are.equal("prune.lua: dry run: nothing was deleted\n", err)
+    assert.are.same({ "GET /", "GET /" }, calls())
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("exits 3 with the IPs pending when the DELETE fails", function()
+    fault("DELETE")
+    local out, err, code = run("prune.lua", { "-" }, KEEP)
+    assert.are.equal(3, code)
+    assert.are.same({
+      "status   origin_ip    vendor  region  error  input",
+      "-------  -----------  ------  ------  -----  -----",
+      "pending  2001:db8::2",
+      "pending  203.0.113.6",
+      "0 deleted, 0 failed, 2 pending (6 mapping(s) kept)",
+    }, lines(out))
+    assert.are.same({ "prune.lua: HTTP 500: [1141] " .. INTERNAL,
+      "prune.lua: 2 IP(s) pending (not known whether changed): 2001:db8::2 203.0.113.6" }, lines(err))
+  end)
+
+  it("works in the sandbox as its header shows", function()
+    local out, err, code = sandbox("prune.lua", { "--dry-run", "--force", "-" }, "192.0.2.1\n")
+    assert.are.equal(0, code, err)
+    assert.are.equal("11 would be deleted, 0 failed, 0 pending (1 mapping(s) kept)", lines(out)[14])
+  end)
+end)
+
+describe("scripts/report.lua", function()
+  it("counts mappings per vendor and region, with a total line", function()
+    fake:set_zone(ZONE, { SEED[1], SEED[3], SEED[2], SEED[6], SEED[4], SEED[5] })
+    local out, err, code = run("report.lua")
+    assert.are.equal(0, code, err)
+    assert.are.same({
+      "vendor  region       count",
+      "------  -----------  -----",
+      "aws     us-east-1    2",
+      "aws     us-west-2    1",
+      "azure   eastus       1",
+      "gcp     us-central1  2",
+      "total: 6 mapping(s) in 4 region(s) of 3 vendor(s)",
+    }, lines(out))
+    assert.are.same({ "GET /" }, calls())
+  end)
+
+  it("prints JSON, JSON lines and CSV for pipes", function()
+    local out, err, code = run("report.lua", { "--format", "json" })
+    assert.are.equal(0, code, err)
+    assert.are.same({
+      { vendor = "aws", region = "us-east-1", count = 2 }, { vendor = "aws", region = "us-west-2", count = 1 },
+      { vendor = "azure", region = "eastus", count = 1 }, { vendor = "gcp", region = "us-central1", count = 2 },
+      { vendor = "oci", region = "eu-frankfurt-1", count = 1 }, { vendor = "oci", region = "us-ashburn-1", count = 1 },
+    }, cjson.decode(out))
+    out = run("report.lua", { "--format=jsonl" })
+    assert.are.equal('{"count":2,"region":"us-east-1","vendor":"aws"}', lines(out)[1])
+    assert.are.equal(6, #lines(out))
+    out = run("report.lua", { "--format", "csv" })
+    assert.are.equal("vendor,region,count\r\naws,us-east-1,2\r\naws,us-west-2,1\r\nazure,eastus,1\r\n"
+      .. "gcp,us-central1,2\r\noci,eu-frankfurt-1,1\r\noci,us-ashburn-1,1\r\n", out)
+  end)
+
+  it("reports an empty zone", function()
+    fake:set_zone(ZONE, {})
+    local out, err, code = run("report.lua")
+    assert.are.equal(0, code, err)
+    assert.are.equal("total: 0 mapping(s) in 0 region(s) of 0 vendor(s)", lines(out)[3])
+    out = run("report.lua", { "--format", "json" })
+    assert.are.equal("[]\n", out)
+  end)
+
+  it("exits 3 when the listing fails", function()
+    fault("GET", { status = 503, errors = { { code = 1141, message = "try later" } } })
+    local out, err, code = run("report.lua")
+    assert.are.equal(3, code)
+    assert.are.equal("", out)
+    assert.are.equal("report.lua: HTTP 503: [1141] try later\n", err)
+  end)
+
+  it("works in the sandbox as its header shows", function()
+    local out, err, code = sandbox("report.lua")
+    assert.are.equal(0, code, err)
+    assert.are.same({
+      "vendor  region          count",
+      "------  --------------  -----",
+      "aws     eu-west-1       1",
+      "aws     us-east-1       2",
+      "aws     us-west-2       1",
+      "azure   eastus          1",
+      "azure   northeurope     1",
+      "azure   westeurope      1",
+      "gcp     europe-west1    1",
+      "gcp     us-central1     2",
+      "oci     eu-frankfurt-1  1",
+      "oci     us-ashburn-1    1",
+      "total: 12 mapping(s) in 10 region(s) of 4 vendor(s)",
+    }, lines(out))
+  end)
+end)
+
+describe("scripts/move_region.lua", function()
+  it("moves IPs keeping their vendor; an IP with no mapping fails without being sent", function()
+    local out, err, code = run("move_region.lua", { "--region", "us-west-2", "192.0.2.1", "192.0.2.2",
+      "203.0.113.99", "192.0.2.1" })
+    assert.are.equal(1, code, err)
+    assert.are.same({
+      "status     origin_ip     vendor  region     error                                             input",
+      "---------  ------------  ------  ---------  ------------------------------------------------  ------------",
+      "succeeded  192.0.2.1     aws     us-west-2                                                    192.0.2.1",
+      "succeeded  192.0.2.2     aws     us-west-2                                                    192.0.2.2",
+      "failed     203.0.113.99                     no mapping to move (pass --vendor to create one)  203.0.113.99",
+      "2 moved to us-west-2, 1 failed, 0 pending",
+    }, lines(out))
+    assert.are.same({ "GET /", "PATCH /batch" }, calls())
+    assert.are.same({ { ip = "192.0.2.1", region = "us-west-2", vendor = "aws" },
+      { ip = "192.0.2.2", region = "us-west-2", vendor = "aws" } }, body_of("PATCH"))
+    assert.are.same({ "192.0.2.1 aws us-west-2", "192.0.2.2 aws us-west-2" }, { table.unpack(state(), 1, 2) })
+    assert.are.equal(8, #state())
+  end)
+
+  it("with --vendor, sets the vendor too and creates missing mappings, without listing", function()
+    local out, err, code = run("move_region.lua", { "--region", "westus2", "--vendor", "azure",
+      "--format", "json", "192.0.2.3", "203.0.113.99" })
+    assert.are.equal(0, code, err)
+    assert.are.same({ "192.0.2.3", "203.0.113.99" }, H.pluck(cjson.decode(out).value.succeeded, "origin_ip"))
+    assert.are.same({ "PATCH /batch" }, calls())
+    local s = state()
+    assert.are.equal("192.0.2.3 azure westus2", s[3])
+    assert.are.equal("203.0.113.99 azure westus2", s[9])
+  end)
+
+  it("--dry-run checks against the supported regions and sends no PATCH", function()
+    local out, err, code = run("move_region.lua", { "--dry-run", "--region", "us-west-2", "--format", "csv",
+      "192.0.2.1", "2001:db8::2", "nope", "203.0.113.99" })
+    assert.are.equal(1, code, err)
+    assert.are.equal("status,origin_ip,vendor,region,error,input\r\n"
+      .. "succeeded,192.0.2.1,aws,us-west-2,,192.0.2.1\r\n"
+      .. "failed,2001:db8::2,,,unsupported region,2001:db8::2\r\n"
+      .. "failed,nope,,,invalid IP address,nope\r\n"
+      .. "failed,203.0.113.99,,,no mapping to move (pass --vendor to create one),203.0.113.99\r\n", out)
+    assert.are.equal("move_region.lua: dry run: nothing was changed\n", err)
+    assert.are.same({ "GET /", "GET /supported_regions" }, calls())
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("reads --file, refusing invalid lines, and needs --region and some IPs", function()
+    local path = H.tempfile("192.0.2.1\nweb01\n")
+    local _, err, code = run("move_region.lua", { "--region", "us-west-2", "--file", path })
+    os.remove(path)
+    assert.are.equal(2, code)
+    assert.are.same({ path .. ':2: "web01" is not an IP address',
+      "move_region.lua: 1 invalid line(s), nothing was changed" }, lines(err))
+    local out
+    out, err, code = run("move_region.lua", { "--region", "us-west-1", "--file", "-" }, "192.0.2.3\n")
+    assert.are.equal(0, code, err)
+    assert.are.equal("1 moved to us-west-1, 0 failed, 0 pending", lines(out)[4])
+    for _, case in ipairs {
+      { { "192.0.2.1" }, "move_region.lua: --region is required" },
+      { { "--region", "us-west-2" }, "move_region.lua: no IPs given" },
+      { { "--region", "us-west-2", "--file", "-", "192.0.2.1" }, "move_region.lua: give IPs or --file, not both" },
+      { { "--region", "us-west-2", "--vendor", "amazon", "192.0.2.1" },
+        "move_region.lua: unknown vendor 'amazon' (aws, azure, gcp or oci)" },
+    } do
+      _, err, code = run("move_region.lua", case[1])
+      assert.are.equal(2, code, case[2])
+      assert.are.equal(case[2], lines(err)[1])
+    end
+    assert.are.same({ "GET /", "PATCH /batch" }, calls())
+  end)
+
+  it("exits 3 with the IPs pending when the PATCH fails", function()
+    fault("PATCH")
+    local out, err, code = run("move_region.lua", { "--region", "us-west-2", "--format", "jsonl",
+      "192.0.2.1", "203.0.113.99" })
+    assert.are.equal(3, code)
+    assert.are.same({ '{"error":"no mapping to move (pass --vendor to create one)","input":"203.0.113.99",'
+        .. '"origin_ip":"203.0.113.99","status":"failed"}',
+      '{"origin_ip":"192.0.2.1","status":"pending"}' }, lines(out))
+    assert.are.same({ "move_region.lua: HTTP 500: [1141] " .. INTERNAL,
+      "move_region.lua: 1 IP(s) pending (not known whether changed): 192.0.2.1" }, lines(err))
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("works in the sandbox as its header shows", function()
+    local out, err, code = sandbox("move_region.lua", { "--region", "us-west-2", "192.0.2.1" })
+    assert.are.equal(0, code, err)
+    assert.are.equal("succeeded  192.0.2.1  aws     us-west-2         192.0.2.1", lines(out)[3])
+  end)
+end)
