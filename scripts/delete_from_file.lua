@@ -5,7 +5,7 @@
 --        cfrun --sandbox scripts/delete_from_file.lua ips.txt      (against the fake API)
 --
 --   FILE              the list of IPs; "-" or nothing reads standard input
---   --zone Z          the zone id (default: $ZONE, or the sandbox zone)
+--   --zone Z          the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --format F        table (default), json, jsonl or csv
 --   --skip-invalid    report lines that are not IP addresses and delete the rest; without it,
 --                     any such line stops the script before anything is deleted

@@ -6,7 +6,7 @@
 --        cfrun --sandbox scripts/delete_vendor.lua --dry-run aws     (against the fake API)
 --
 --   VENDOR                 aws, azure, gcp or oci
---   --zone Z               the zone id (default: $ZONE, or the sandbox zone)
+--   --zone Z               the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --region R             only mappings in region R (exact name; repeat for several)
 --   --region-match PATTERN only regions matching a Lua pattern, e.g. '^eu%-'
 --   --cidr C               only IPs in C, e.g. 10.0.0.0/8 or 2001:db8::/32 (repeatable)

@@ -7,7 +7,7 @@
 -- no mapping and one string that is not an address. Exits 0 once every IP has an answer
 -- (deleted or failed), 1 when a request failed and some IPs are left pending.
 
-local zone = os.getenv("ZONE") or os.getenv("CFRUN_SANDBOX_ZONE")
+local zone = os.getenv("CFRUN_SANDBOX_ZONE") or os.getenv("ZONE")
   or error("set ZONE to the zone id")
 local ips = { ... }
 if #ips == 0 then

@@ -11,7 +11,7 @@
 --   --region R    the new region (required)
 --   --vendor V    aws, azure, gcp or oci, for every IP; without it each IP keeps its vendor,
 --                 and an IP with no mapping fails without being sent
---   --zone Z      the zone id (default: $ZONE, or the sandbox zone)
+--   --zone Z      the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --dry-run     show what would change (checked against the supported regions); change
 --                 nothing
 --   --format F    table (default), json, jsonl or csv

@@ -6,7 +6,7 @@
 --        cfrun --sandbox scripts/prune.lua --dry-run --force hosts.txt   (against the fake API)
 --
 --   INVENTORY            the IPs to keep; "-" reads standard input
---   --zone Z             the zone id (default: $ZONE, or the sandbox zone)
+--   --zone Z             the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --dry-run            show what would be deleted; delete nothing
 --   --max-share FRACTION refuse to delete more than this share of the zone's mappings
 --                        (default 0.25): a truncated inventory must not wipe the zone

@@ -3,7 +3,7 @@
 -- Usage: cfrun scripts/report.lua [--zone Z] [--format F]
 --        cfrun --sandbox scripts/report.lua                 (against the fake API)
 --
---   --zone Z     the zone id (default: $ZONE, or the sandbox zone)
+--   --zone Z     the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --format F   table (default), json, jsonl or csv; one row {vendor, region, count} per
 --                region in use, sorted by vendor then region
 --
