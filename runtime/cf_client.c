@@ -1,6 +1,8 @@
 /* cf_client: the native core of the cloudflare module (cloudflare.core): the Client userdata
- * that owns a transport, the Error type, and the turning of an HTTP response into a result
- * or an error. Must not contain endpoint logic (batching, item shapes): lua/cloudflare.lua. */
+ * that owns a transport, and the core's small system primitives (clock, sleep, journal).
+ * Must not interpret responses (cf_response.c) nor hold endpoint logic (lua/cloudflare/). */
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lua.h>
@@ -8,23 +10,25 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cf_buf.h"
 #include "cf_http.h"
 #include "cf_lua.h"
+#include "cf_response.h"
 
-#define CLIENT_MT "cloudflare.Client"
-#define ERROR_MT  "cloudflare.Error"
-/* upvalues shared by the functions that decode responses */
-#define UPV_DECODE lua_upvalueindex(1) /* cjson.decode */
-#define UPV_NULL   lua_upvalueindex(2) /* cjson.null */
+#define CLIENT_MT  "cloudflare.Client"
+#define ERROR_MT   "cloudflare.Error"
+#define JOURNAL_MT "cloudflare.Journal"
 
 typedef struct cf_client {
     cf_http http;     /* http.curl == NULL: closed (or never opened) */
     cf_buf url;       /* base_url followed by the current path; reused */
     size_t base_len;  /* length of base_url inside url */
     const char *auth; /* "api token" or "api key": shown by tostring instead of secrets */
+    long timeout_ms, connect_timeout_ms; /* defaults; a request may override them */
 } cf_client;
 
 static cf_client *check_open(lua_State *L, int idx)
@@ -35,251 +39,27 @@ static cf_client *check_open(lua_State *L, int idx)
     return c;
 }
 
-/* ---- errors ------------------------------------------------------------------------- */
-
-/* Pushes a printable one-line excerpt of a body, so an HTML error page can be recognised. */
-static void push_excerpt(lua_State *L, const char *p, size_t len)
-{
-    char out[121];
-    size_t n = 0;
-    int space = 0;
-    if (p == NULL) /* an empty body has no buffer yet */
-        len = 0;
-    for (size_t i = 0; i < len && n < sizeof out - 4; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            space = n > 0;
-            continue;
-        }
-        if (space)
-            out[n++] = ' ';
-        space = 0;
-        out[n++] = (char)ch;
-    }
-    if (n == sizeof out - 4)
-        for (int dots = 0; dots < 3; dots++)
-            out[n++] = '.';
-    lua_pushlstring(L, out, n);
-}
-
-/* Converts the envelope's errors array at index idx (any value) into a fresh array of
- * { code = <integer or nil>, message = <string> }. lua-cjson under Lua 5.4 decodes 1141 as
- * 1141.0, which would print as "[1141.0]". stack: ... -> ... errors */
-static void push_errors(lua_State *L, int idx)
-{
-    idx = lua_absindex(L, idx);
-    lua_newtable(L);
-    if (!lua_istable(L, idx))
-        return;
-    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_createtable(L, 0, 2);
-        if (lua_rawgeti(L, idx, i) == LUA_TTABLE) {
-            lua_getfield(L, -1, "code");
-            int isint = 0;
-            lua_Integer code = lua_tointegerx(L, -1, &isint);
-            lua_pop(L, 1);
-            if (isint) {
-                lua_pushinteger(L, code);
-                lua_setfield(L, -3, "code");
-            }
-            if (lua_getfield(L, -1, "message") == LUA_TSTRING)
-                lua_setfield(L, -3, "message");
-            else
-                lua_pop(L, 1);
-        } else if (lua_type(L, -1) == LUA_TSTRING) { /* tolerate plain string errors */
-            lua_pushvalue(L, -1);
-            lua_setfield(L, -3, "message");
-        }
-        lua_pop(L, 1);
-        if (lua_getfield(L, -1, "message") != LUA_TSTRING) {
-            lua_pushliteral(L, "(no message)");
-            lua_setfield(L, -3, "message");
-        }
-        lua_pop(L, 1);
-        lua_rawseti(L, -2, i);
-    }
-}
-
-/* Pushes nil and a cloudflare.Error; returns 2 for the C function to return.
- * errors_idx: a normalised errors array on the stack, or 0 for none. detail: what went
- * wrong, when the errors array does not say it. */
-static int push_failure(lua_State *L, const char *kind, long status, const char *ray,
-                        int errors_idx, const char *detail)
-{
-    if (errors_idx)
-        errors_idx = lua_absindex(L, errors_idx);
-    lua_pushnil(L);
-    lua_createtable(L, 0, 6);
-    int err = lua_gettop(L);
-    lua_pushstring(L, kind);
-    lua_setfield(L, err, "kind");
-    if (status > 0) {
-        lua_pushinteger(L, status);
-        lua_setfield(L, err, "status");
-    }
-    if (ray && *ray) {
-        lua_pushstring(L, ray);
-        lua_setfield(L, err, "request_id");
-    }
-    if (errors_idx)
-        lua_pushvalue(L, errors_idx);
-    else
-        lua_newtable(L);
-    lua_setfield(L, err, "errors");
-
-    /* message: "HTTP 500: [1141] text; [1142] text" or "HTTP 502: <detail>" */
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    if (status > 0) {
-        char head[32];
-        snprintf(head, sizeof head, "HTTP %ld: ", status);
-        luaL_addstring(&b, head);
-    }
-    lua_Integer n = errors_idx ? (lua_Integer)lua_rawlen(L, errors_idx) : 0;
-    if (detail)
-        luaL_addstring(&b, detail);
-    else if (n == 0)
-        luaL_addstring(&b, "request failed and the response gave no error details");
-    for (lua_Integer i = 1; !detail && i <= n; i++) {
-        /* balanced stack use between buffer operations; the strings stay anchored in errors */
-        lua_rawgeti(L, errors_idx, i);
-        lua_getfield(L, -1, "code");
-        int has_code = 0;
-        lua_Integer code = lua_tointegerx(L, -1, &has_code);
-        lua_getfield(L, -2, "message");
-        const char *msg = lua_tostring(L, -1);
-        lua_pop(L, 3);
-        if (i > 1)
-            luaL_addstring(&b, "; ");
-        if (has_code) {
-            char num[32];
-            snprintf(num, sizeof num, "[%lld] ", (long long)code);
-            luaL_addstring(&b, num);
-        }
-        luaL_addstring(&b, msg ? msg : "");
-    }
-    luaL_pushresult(&b);
-    lua_setfield(L, err, "message");
-    luaL_setmetatable(L, ERROR_MT);
-    return 2;
-}
-
-/* core.error(t): makes t a cloudflare.Error (for failures the Lua layer detects). */
-static int cf_core_error(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "kind");
-    lua_getfield(L, 1, "message");
-    luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING, 1,
-                  "an error needs string fields kind and message");
-    lua_pop(L, 2);
-    if (lua_getfield(L, 1, "errors") != LUA_TTABLE) {
-        lua_newtable(L);
-        lua_setfield(L, 1, "errors");
-    }
-    lua_settop(L, 1);
-    luaL_setmetatable(L, ERROR_MT);
-    return 1;
-}
-
-static int cf_error_tostring(lua_State *L)
-{
-    lua_getfield(L, 1, "message");
-    if (!lua_isstring(L, -1))
-        lua_pushliteral(L, "cloudflare error");
-    return 1;
-}
-
-/* ---- responses ---------------------------------------------------------------------- */
-
-static int is_2xx(long status)
-{
-    return status >= 200 && status < 300;
-}
-
-/* Turns the last transfer of c into `result, info` or `nil, err`. This is the only place
- * that interprets what the network sent; it never raises on bad input. */
-static int push_response(lua_State *L, cf_client *c, enum cf_http_outcome outcome)
-{
-    cf_http *h = &c->http;
-    const char *ray = h->cf_ray;
-    char detail[CURL_ERROR_SIZE + 64];
-
-    switch (outcome) {
-    case CF_HTTP_DONE:
-        break;
-    case CF_HTTP_TIMEOUT:
-        snprintf(detail, sizeof detail, "timeout: %s", cf_http_errmsg(h));
-        return push_failure(L, "timeout", 0, ray, 0, detail);
-    case CF_HTTP_TOO_LARGE:
-        snprintf(detail, sizeof detail, "response body larger than %zu bytes; refused",
-                 h->max_body);
-        return push_failure(L, "decode", h->status, ray, 0, detail);
-    case CF_HTTP_NOMEM:
-        return luaL_error(L, "not enough memory for the response body");
-    case CF_HTTP_NETWORK:
-    default:
-        snprintf(detail, sizeof detail, "network error: %s", cf_http_errmsg(h));
-        return push_failure(L, "network", 0, ray, 0, detail);
-    }
-
-    long status = h->status;
-    const char *ctype = h->content_type[0] ? h->content_type : "no content type";
-    lua_pushvalue(L, UPV_DECODE);
-    lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* stack: cjson's message */
-        if (!is_2xx(status)) {
-            lua_pop(L, 1);
-            push_excerpt(L, h->body.data, h->body.len);
-            snprintf(detail, sizeof detail, "unexpected response (%s, %zu bytes): %s", ctype,
-                     h->body.len, lua_tostring(L, -1));
-            return push_failure(L, "http", status, ray, 0, detail);
-        }
-        snprintf(detail, sizeof detail, "invalid JSON in response body (%zu bytes, %s): %s",
-                 h->body.len, ctype, lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
-        return push_failure(L, "decode", status, ray, 0, detail);
-    }
-    int env = lua_gettop(L);
-    int success = -1;
-    if (lua_istable(L, env)) {
-        if (lua_getfield(L, env, "success") == LUA_TBOOLEAN)
-            success = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    if (success < 0) {
-        if (!is_2xx(status)) {
-            snprintf(detail, sizeof detail,
-                     "unexpected response without a Cloudflare envelope "
-                     "(%s, %zu bytes)",
-                     ctype, h->body.len);
-            return push_failure(L, "http", status, ray, 0, detail);
-        }
-        return push_failure(L, "decode", status, ray, 0,
-                            "response is not a Cloudflare API envelope (no boolean 'success')");
-    }
-    lua_getfield(L, env, "errors");
-    push_errors(L, -1);
-    if (!success || !is_2xx(status))
-        return push_failure(L, "api", status, ray, -1, NULL);
-    lua_pop(L, 2);
-
-    lua_getfield(L, env, "result");
-    if (lua_isnil(L, -1) || lua_rawequal(L, -1, UPV_NULL))
-        return push_failure(L, "decode", status, ray, 0, "response has success=true but no result");
-    lua_createtable(L, 0, 2); /* info */
-    lua_pushinteger(L, status);
-    lua_setfield(L, -2, "status");
-    if (ray[0]) {
-        lua_pushstring(L, ray);
-        lua_setfield(L, -2, "request_id");
-    }
-    return 2; /* result, info */
-}
-
 /* ---- the Client --------------------------------------------------------------------- */
 
-/* client:request(method, path[, body]) -> result, info | nil, err */
+static long opt_ms(lua_State *L, int opts, const char *field, long def)
+{
+    if (!lua_istable(L, opts))
+        return def;
+    lua_getfield(L, opts, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return def;
+    }
+    lua_Number secs = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(secs > 0 && secs <= 86400))
+        luaL_error(L, "request: %s must be a number of seconds in (0, 86400]", field);
+    long ms = (long)(secs * 1000.0);
+    return ms > 0 ? ms : 1;
+}
+
+/* client:request(method, path[, body[, {timeout=, connect_timeout=}]])
+ *   -> result, info | nil, err */
 static int cf_client_request(lua_State *L)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
@@ -297,11 +77,28 @@ static int cf_client_request(lua_State *L)
             return luaL_argerror(L, 3, "path contains a space or control character");
     }
 
+    long timeout_ms = opt_ms(L, 5, "timeout", c->timeout_ms);
+    long connect_ms = opt_ms(L, 5, "connect_timeout", c->connect_timeout_ms);
+
     c->url.len = c->base_len;
     if (cf_buf_append(&c->url, path, plen) != 0)
         return luaL_error(L, "not enough memory");
-    enum cf_http_outcome o = cf_http_perform(&c->http, method, c->url.data, body, blen);
-    return push_response(L, c, o);
+    cf_http *h = &c->http;
+    cf_response r = {0};
+    r.outcome = cf_http_perform(h, method, c->url.data, body, blen, timeout_ms, connect_ms);
+    r.status = h->status;
+    r.body = h->body.data;
+    r.body_len = h->body.len;
+    r.max_body = h->max_body;
+    r.errmsg = cf_http_errmsg(h);
+    r.cf_ray = h->cf_ray;
+    r.content_type = h->content_type;
+    r.retry_after = h->retry_after;
+    r.retry_after_ms = h->retry_after_ms;
+    r.should_retry = h->should_retry;
+    r.ratelimit = h->ratelimit;
+    r.ratelimit_policy = h->ratelimit_policy;
+    return cf_response_push(L, &r);
 }
 
 static int cf_client_close(lua_State *L)
@@ -444,6 +241,8 @@ static int cf_core_client(lua_State *L)
         lua_newtable(L);
     lua_setiuservalue(L, -2, 1);
 
+    c->timeout_ms = cfg.timeout_ms;
+    c->connect_timeout_ms = cfg.connect_timeout_ms;
     if (cf_http_open(&c->http, &cfg) != 0)
         return luaL_error(L, "cloudflare.new: %s", c->http.errbuf);
     if (cf_buf_append(&c->url, base, blen) != 0)
@@ -476,25 +275,152 @@ static int cf_core_exit_with_parent(lua_State *L)
     return 0;
 }
 
+/* ---- clock --------------------------------------------------------------------------- */
+
+/* core.now() -> seconds on a monotonic clock (for pacing, backoff and durations) */
+static int cf_core_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.sleep(seconds): sleeps the whole time, through EINTR. */
+static int cf_core_sleep(lua_State *L)
+{
+    lua_Number secs = luaL_checknumber(L, 1);
+    luaL_argcheck(L, secs >= 0 && secs <= 86400, 1, "expected 0 to 86400 seconds");
+    struct timespec ts;
+    ts.tv_sec = (time_t)secs;
+    ts.tv_nsec = (long)((secs - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* core.timestamp() -> "2026-11-28T01:02:03.456Z", UTC wall clock for journals and logs */
+static int cf_core_timestamp(lua_State *L)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char out[40];
+    size_t n = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, sizeof out - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+/* ---- journal ------------------------------------------------------------------------- */
+
+/* An append-only file whose every line reaches the disk before append returns: the record
+ * of what was about to be deleted must survive a SIGKILL or a power cut a moment later. */
+typedef struct cf_journal {
+    int fd; /* -1 once closed */
+} cf_journal;
+
+static int cf_journal_close(lua_State *L)
+{
+    cf_journal *j = luaL_checkudata(L, 1, JOURNAL_MT);
+    if (j->fd >= 0) {
+        close(j->fd);
+        j->fd = -1;
+    }
+    return 0;
+}
+
+/* journal:append(line) -> true | nil, message. One write(2) per line (O_APPEND keeps lines
+ * of concurrent writers whole), then fdatasync. */
+static int cf_journal_append(lua_State *L)
+{
+    cf_journal *j = luaL_checkudata(L, 1, JOURNAL_MT);
+    size_t len;
+    const char *line = luaL_checklstring(L, 2, &len);
+    if (j->fd < 0)
+        return luaL_error(L, "attempt to use a closed journal");
+    luaL_argcheck(L, memchr(line, '\n', len) == NULL, 2, "a journal line cannot hold a newline");
+    lua_pushvalue(L, 2);
+    lua_pushliteral(L, "\n");
+    lua_concat(L, 2);
+    const char *p = lua_tolstring(L, -1, &len);
+    while (len > 0) {
+        ssize_t n = write(j->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fdatasync(j->fd) != 0)
+        goto fail;
+    lua_pushboolean(L, 1);
+    return 1;
+fail:
+    lua_pushnil(L);
+    lua_pushfstring(L, "journal: %s", strerror(errno));
+    return 2;
+}
+
+/* core.journal_open(path) -> journal | nil, message. Created 0600: it names the zone's
+ * origin addresses. */
+static int cf_core_journal_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    cf_journal *j = lua_newuserdatauv(L, sizeof *j, 0);
+    j->fd = -1;
+    luaL_setmetatable(L, JOURNAL_MT);
+    j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (j->fd < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot open journal %s: %s", path, strerror(errno));
+        return 2;
+    }
+    return 1;
+}
+
+/* core.file_mode(path) -> permission bits | nil, message (for the token file warning) */
+static int cf_core_file_mode(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushinteger(L, st.st_mode & 07777);
+    return 1;
+}
+
 int cf_open_core(lua_State *L)
 {
     static const luaL_Reg client_methods[] = {
         {"request", cf_client_request}, {"close", cf_client_close}, {NULL, NULL}};
+    static const luaL_Reg journal_methods[] = {
+        {"append", cf_journal_append}, {"close", cf_journal_close}, {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {{"client", cf_core_client},
                                           {"error", cf_core_error},
                                           {"exit_with_parent", cf_core_exit_with_parent},
+                                          {"now", cf_core_now},
+                                          {"sleep", cf_core_sleep},
+                                          {"timestamp", cf_core_timestamp},
+                                          {"journal_open", cf_core_journal_open},
+                                          {"file_mode", cf_core_file_mode},
                                           {NULL, NULL}};
 
+    /* cf_response decodes with cjson; it finds decode and null in the registry */
     luaL_requiref(L, "cjson", luaopen_cjson, 0); /* stack: cjson */
     lua_getfield(L, -1, "decode");
-    lua_getfield(L, -2, "null");
-    lua_remove(L, -3); /* stack: decode null */
+    lua_setfield(L, LUA_REGISTRYINDEX, CF_REG_DECODE);
+    lua_getfield(L, -1, "null");
+    lua_setfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
+    lua_pop(L, 1);
 
-    luaL_newmetatable(L, CLIENT_MT); /* stack: decode null mt */
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, -4);
-    lua_pushvalue(L, -4);
-    luaL_setfuncs(L, client_methods, 2); /* stack: decode null mt methods */
+    luaL_newmetatable(L, CLIENT_MT); /* stack: mt */
+    luaL_newlib(L, client_methods);  /* stack: mt methods */
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, cf_client_index, 1);
     lua_setfield(L, -3, "__index");
@@ -507,21 +433,24 @@ int cf_open_core(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
 
+    luaL_newmetatable(L, JOURNAL_MT);
+    luaL_newlib(L, journal_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, cf_journal_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, cf_journal_close);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+
     luaL_newmetatable(L, ERROR_MT);
     lua_pushcfunction(L, cf_error_tostring);
     lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1); /* stack: decode null */
-
-    luaL_newlib(L, core_funcs); /* stack: decode null core */
-    luaL_getmetatable(L, CLIENT_MT);
-    lua_getfield(L, -1, "methods");
-    lua_setfield(L, -3, "Client"); /* the Lua layer may add methods */
     lua_pop(L, 1);
+
+    luaL_newlib(L, core_funcs); /* stack: core */
     lua_pushliteral(L, CF_VERSION);
     lua_setfield(L, -2, "version");
-    lua_pushvalue(L, -2);
+    lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
     lua_setfield(L, -2, "null");
-    lua_replace(L, -3);
-    lua_pop(L, 1);
     return 1;
 }

@@ -59,18 +59,29 @@ static void capture(const char *p, size_t len, const char *name, char *dst, size
     dst[len] = '\0';
 }
 
+static void clear_headers(cf_http *h)
+{
+    h->cf_ray[0] = h->content_type[0] = '\0';
+    h->retry_after[0] = h->retry_after_ms[0] = h->should_retry[0] = '\0';
+    h->ratelimit[0] = h->ratelimit_policy[0] = '\0';
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     cf_http *h = ud;
     size_t len = size * n;
     /* a status line starts a new response (after "100 Continue" or a retried auth) */
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        h->cf_ray[0] = '\0';
-        h->content_type[0] = '\0';
+        clear_headers(h);
         return len;
     }
     capture(p, len, "cf-ray", h->cf_ray, sizeof h->cf_ray);
     capture(p, len, "content-type", h->content_type, sizeof h->content_type);
+    capture(p, len, "retry-after", h->retry_after, sizeof h->retry_after);
+    capture(p, len, "retry-after-ms", h->retry_after_ms, sizeof h->retry_after_ms);
+    capture(p, len, "x-should-retry", h->should_retry, sizeof h->should_retry);
+    capture(p, len, "ratelimit", h->ratelimit, sizeof h->ratelimit);
+    capture(p, len, "ratelimit-policy", h->ratelimit_policy, sizeof h->ratelimit_policy);
     return len;
 }
 
@@ -134,15 +145,17 @@ int cf_http_add_header(cf_http *h, const char *line)
 }
 
 enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char *url,
-                                     const char *body, size_t body_len)
+                                     const char *body, size_t body_len, long timeout_ms,
+                                     long connect_timeout_ms)
 {
     CURL *c = h->curl;
     cf_buf_reset(&h->body);
     h->status = 0;
     h->too_large = h->nomem = 0;
     h->errbuf[0] = '\0';
-    h->cf_ray[0] = '\0';
-    h->content_type[0] = '\0';
+    clear_headers(h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
 
     /* HTTPGET first: it resets the body settings of the previous request on this handle */
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);

@@ -37,6 +37,8 @@ typedef struct cf_http {
     cf_buf body;
     char cf_ray[64];
     char content_type[96];
+    char retry_after[64], retry_after_ms[32], should_retry[16];
+    char ratelimit[128], ratelimit_policy[128];
 } cf_http;
 
 /* 0 on success; -1 with a reason in h->errbuf. Safe to cf_http_close either way. */
@@ -45,7 +47,8 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg);
 int cf_http_add_header(cf_http *h, const char *line);
 /* body may be NULL. The body memory must stay valid during the call. */
 enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char *url,
-                                     const char *body, size_t body_len);
+                                     const char *body, size_t body_len, long timeout_ms,
+                                     long connect_timeout_ms);
 /* A one-line description of the last failure (never contains header values). */
 const char *cf_http_errmsg(const cf_http *h);
 void cf_http_close(cf_http *h);

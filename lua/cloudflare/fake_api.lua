@@ -899,8 +899,10 @@ local API_ROUTES = {
 local FAULT_FIELDS = {
   match = true, skip = true, times = true, status = true, errors = true, body = true,
   content_type = true, delay = true, drop = true, malformed = true, truncate = true,
-  headers = true, body_override = true,
+  headers = true, body_override = true, oversize = true,
 }
+
+local MAX_OVERSIZE = 1 << 40
 
 local HEADER_NAME = "^[%w!#$%%&'*+.^_`|~-]+$"
 
@@ -938,6 +940,7 @@ local function normalize_fault(raw, where)
   f.skip = check_int(raw.skip, where .. ": skip", 0) or 0
   f.times = check_int(raw.times, where .. ": times", 1) or 1
   f.status = check_int(raw.status, where .. ": status", 200, 599)
+  f.oversize = check_int(raw.oversize, where .. ": oversize", 0, MAX_OVERSIZE)
   if not absent(raw.errors) then
     f.errors = array()
     for i, e in ipairs(check_list(raw.errors, where .. ": errors")) do
@@ -1004,9 +1007,13 @@ local function normalize_fault(raw, where)
   if f.body_override and (f.body or f.errors) then
     invalid("%s: body_override replaces the real response; it cannot go with body or errors", where)
   end
+  if f.oversize and (f.body or f.errors or f.body_override or f.malformed) then
+    invalid("%s: oversize replaces the real response; it cannot go with body, errors, body_override "
+      .. "or malformed", where)
+  end
   -- A fault that defines the response itself answers without touching state.
   f.synthetic = f.body ~= nil or f.errors ~= nil
-    or (f.status ~= nil and not f.body_override and not f.malformed)
+    or (f.status ~= nil and not f.body_override and not f.malformed and not f.oversize)
   return f
 end
 
@@ -1016,7 +1023,7 @@ local function fault_view(f)
     id = f.id, skip = f.skip, times = f.times, status = f.status, errors = f.errors,
     body = f.body, content_type = f.content_type, body_override = f.body_override,
     delay = f.delay, drop = f.drop, malformed = f.malformed, truncate = f.truncate,
-    headers = f.headers,
+    headers = f.headers, oversize = f.oversize,
   }
   if f.method or f.path then
     v.match = { method = f.method, path = f.path }
@@ -1057,9 +1064,10 @@ local function copy_options(o)
   for i, t in ipairs(o.tokens) do
     tokens[i] = t
   end
+  local rate_limit = o.rate_limit and { requests = o.rate_limit.requests, per = o.rate_limit.per }
   return {
     wire_key = o.wire_key, latency = o.latency, tokens = tokens, email = o.email, key = o.key,
-    max_mappings = o.max_mappings,
+    max_mappings = o.max_mappings, rate_limit = rate_limit,
   }
 end
 
@@ -1068,7 +1076,34 @@ local function options_view(o)
   v.tokens = array(v.tokens)
   v.email = v.email or NULL
   v.key = v.key or NULL
+  v.rate_limit = v.rate_limit or NULL
   return v
+end
+
+local MIN_RATE_WINDOW = 0.001       -- seconds; Ratelimit-Policy writes w= with 3 decimals
+
+-- {"requests": N >= 1, "per": seconds >= 0.001} or null (off). Returns the table or nil.
+local function check_rate_limit(v)
+  if absent(v) then
+    return nil
+  end
+  if type(v) ~= "table" or (next(v) ~= nil and is_sequence(v)) then
+    invalid('rate_limit must be null or an object {"requests": N, "per": seconds}')
+  end
+  for k in pairs(v) do
+    if k ~= "requests" and k ~= "per" then
+      invalid("rate_limit: unknown field '%s' (known: requests, per)", tostring(k))
+    end
+  end
+  local requests = check_int(v.requests, "rate_limit.requests", 1)
+  if not requests then
+    invalid("rate_limit.requests is required")
+  end
+  local per = v.per
+  if type(per) ~= "number" or per ~= per or per < MIN_RATE_WINDOW or per == math.huge then
+    invalid("rate_limit.per must be a number of seconds >= %g", MIN_RATE_WINDOW)
+  end
+  return { requests = requests, per = math.tointeger(per) or per }
 end
 
 -- Returns the options after applying patch (a decoded JSON object); raises invalid().
@@ -1100,8 +1135,11 @@ local function patch_options(current, patch)
       if not o.max_mappings then
         invalid("max_mappings must be an integer >= 0")
       end
+    elseif k == "rate_limit" then
+      o.rate_limit = check_rate_limit(v)
     else
-      invalid("unknown option '%s' (known: wire_key, latency, tokens, email, key, max_mappings)", tostring(k))
+      invalid("unknown option '%s' (known: wire_key, latency, tokens, email, key, max_mappings, rate_limit)",
+        tostring(k))
     end
   end
   return o
@@ -1217,7 +1255,19 @@ local CONTROL_ROUTES = {
         return ctl_error(400, problem)
       end
       server.options = o
+      if patch.rate_limit ~= nil then
+        server.rate = {}                 -- a new (or no) limit starts with empty windows
+      end
       return 200, options_view(o)
+    end,
+  } },
+  { path = "^/__fake/stats$", methods = {
+    GET = function(server)
+      return 200, server.stats
+    end,
+    DELETE = function(server)
+      server.stats = { requests = 0, by_status = {} }
+      return 200, { ok = true }
     end,
   } },
   { path = "^/__fake/reset$", methods = {
@@ -1271,7 +1321,7 @@ Server.__index = Server
 
 -- opts: host, port, sandbox (bool), seed (table shaped like a seed file), seed_file (path),
 -- tokens (array), email, key, latency (seconds), max_mappings (per zone, default 3500),
--- quiet (bool). Raises on bad values.
+-- rate_limit ({ requests =, per = seconds } or nil: off), quiet (bool). Raises on bad values.
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Server)
@@ -1307,7 +1357,7 @@ function M.new(opts)
   local initial, err = validated(patch_options,
     { wire_key = "origin-ip", latency = 0, tokens = {}, max_mappings = DEFAULT_MAX_MAPPINGS },
     { wire_key = opts.wire_key, latency = opts.latency, tokens = tokens, email = email, key = key,
-      max_mappings = opts.max_mappings })
+      max_mappings = opts.max_mappings, rate_limit = opts.rate_limit })
   if not initial then
     error(err, 0)
   end
@@ -1321,7 +1371,8 @@ function M.new(opts)
   return self
 end
 
--- Back to the initial seed and start-up options; request log and faults cleared.
+-- Back to the initial seed and start-up options; request log, faults, statistics and
+-- rate-limit windows cleared.
 function Server:reset()
   self.zones = {}
   for id, mappings in pairs(self.seed_zones) do
@@ -1330,6 +1381,8 @@ function Server:reset()
   self.requests = array()
   self.faults = {}
   self.options = copy_options(self.initial_options)
+  self.stats = { requests = 0, by_status = {} }   -- by_status: { ["200"] = n, ... }
+  self.rate = {}                   -- credential -> { times = {...}, head =, blocked_until = }
 end
 
 function Server:_log(fmt, ...)
@@ -1810,7 +1863,8 @@ function Server:_handle_control(conn, req)
   return keep
 end
 
--- Returns nil when the request carries accepted credentials, else status, envelope.
+-- Returns nil, nil, credential (a string naming the token or email/key pair, the rate
+-- limit's unit) when the request carries accepted credentials, else status, envelope.
 function Server:_authenticate(req)
   local h, o = req.headers, self.options
   local presented = false
@@ -1819,7 +1873,7 @@ function Server:_authenticate(req)
     presented = true
     for _, t in ipairs(o.tokens) do
       if t == token then
-        return nil
+        return nil, nil, "token " .. token
       end
     end
   end
@@ -1827,7 +1881,7 @@ function Server:_authenticate(req)
   if email and key and email ~= "" and key ~= "" then
     presented = true
     if email == o.email and key == o.key then
-      return nil
+      return nil, nil, "key " .. email .. "\n" .. key
     end
   end
   if presented then

@@ -1,0 +1,36 @@
+/* cf_response: what came back from one HTTP exchange, and its conversion into Lua values.
+ * Must not perform I/O: it reads the struct it is given and nothing else. */
+#ifndef CF_RESPONSE_H
+#define CF_RESPONSE_H
+
+#include <lua.h>
+#include <stddef.h>
+
+#include "cf_http.h"
+
+/* registry keys holding cjson.decode and cjson.null (set by cf_open_core) */
+#define CF_REG_DECODE "cfrun.json.decode"
+#define CF_REG_NULL   "cfrun.json.null"
+
+typedef struct cf_response {
+    enum cf_http_outcome outcome;
+    long status;
+    const char *body; /* may be NULL when body_len is 0 */
+    size_t body_len;
+    size_t max_body;    /* for the message of CF_HTTP_TOO_LARGE */
+    const char *errmsg; /* transport failure text */
+    /* response headers, NULL or "" when absent */
+    const char *cf_ray, *content_type, *retry_after, *retry_after_ms, *should_retry, *ratelimit,
+        *ratelimit_policy;
+} cf_response;
+
+/* Pushes `result, info` (info: status, request_id, ratelimit, retry_after) or `nil, err`
+ * (a cloudflare.Error: kind, status, errors, request_id, message, plus the same hints).
+ * Returns 2. Raises only when memory runs out. */
+int cf_response_push(lua_State *L, const cf_response *r);
+
+/* core.error and the Error type's __tostring. */
+int cf_core_error(lua_State *L);
+int cf_error_tostring(lua_State *L);
+
+#endif
