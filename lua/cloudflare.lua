@@ -9,6 +9,7 @@
 local core = require "cloudflare.core"
 local util = require "cloudflare.util"
 local origin_cloud_regions = require "cloudflare.origin_cloud_regions"
+local transport = require "cloudflare.transport"
 
 local getenv = os.getenv
 local format = string.format
@@ -24,6 +25,7 @@ local M = {
 local SUBMODULES = {
   ip = "cloudflare.ip", json = "cloudflare.json", select = "cloudflare.select",
   report = "cloudflare.report", iplist = "cloudflare.iplist", cli = "cloudflare.cli",
+  journal = "cloudflare.journal",
 }
 setmetatable(M, {
   __index = function(t, k)
@@ -40,14 +42,48 @@ setmetatable(M, {
 -- clients
 
 local OPTION_TYPES = {
-  api_token = "string", api_email = "string", api_key = "string", base_url = "string",
-  timeout = "number", connect_timeout = "number", ca_file = "string", max_body = "number",
+  api_token = "string", api_token_file = "string", api_email = "string", api_key = "string",
+  base_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
+  max_body = "number", max_retries = "number", max_retry_wait = "number", rate_limit = "table",
+  log = "string", on_wait = "function",
 }
 
 local function env(name)
   local v = getenv(name)
   if v == "" then return nil end
   return v
+end
+
+-- A token from a file (container secrets are mounted so). A file others can read is used,
+-- with a warning: the operator should know the secret is exposed.
+local function read_token_file(path, level)
+  local f, err = io.open(path, "r")
+  if not f then error("cloudflare: cannot read the API token file: " .. tostring(err), level + 1) end
+  local token = (f:read("a") or ""):gsub("%s+$", "")
+  f:close()
+  if token == "" then error("cloudflare: the API token file " .. path .. " is empty", level + 1) end
+  local mode = core.file_mode(path)
+  if mode and mode & 4 ~= 0 then
+    io.stderr:write("cfrun: warning: the API token file ", path,
+      " is readable by every user; restrict it (chmod 600)\n")
+  end
+  return token
+end
+
+local function check_transport_options(opts, level)
+  local function bad(msg) error("cloudflare.new: " .. msg, level + 1) end
+  if opts.max_retries and (math.type(opts.max_retries) ~= "integer" or opts.max_retries < 0) then
+    bad("max_retries must be a whole number >= 0")
+  end
+  if opts.max_retry_wait and opts.max_retry_wait < 0 then bad("max_retry_wait must be >= 0") end
+  local rl = opts.rate_limit
+  if rl and not (math.type(rl.requests) == "integer" and rl.requests > 0
+      and type(rl.per) == "number" and rl.per > 0) then
+    bad("rate_limit must be { requests = <whole number > 0>, per = <seconds > 0> }")
+  end
+  local log = opts.log or env("CFRUN_LOG")
+  if log and log ~= "debug" and log ~= "off" then bad("log must be \"debug\" or \"off\"") end
+  return log
 end
 
 -- level: where a raised error points, counted from build's caller
@@ -75,23 +111,33 @@ local function build(opts, level)
   -- never override an email + key pair the script chose.
   if opts.api_token then
     config.api_token = opts.api_token
+  elseif opts.api_token_file then
+    config.api_token = read_token_file(opts.api_token_file, level)
   elseif opts.api_email or opts.api_key then
     config.api_email = opts.api_email or env("CLOUDFLARE_EMAIL")
     config.api_key = opts.api_key or env("CLOUDFLARE_API_KEY")
   else
     config.api_token = env("CLOUDFLARE_API_TOKEN")
+    if not config.api_token and env("CLOUDFLARE_API_TOKEN_FILE") then
+      config.api_token = read_token_file(env("CLOUDFLARE_API_TOKEN_FILE"), level)
+    end
     config.api_email = env("CLOUDFLARE_EMAIL")
     config.api_key = env("CLOUDFLARE_API_KEY")
   end
   if not config.api_token and not (config.api_email and config.api_key) then
     error("cloudflare: no credentials configured: set CLOUDFLARE_API_TOKEN (or "
-      .. "CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), or pass api_token to cloudflare.new", level)
+      .. "CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), or pass "
+      .. "api_token to cloudflare.new", level)
   end
+  local log = check_transport_options(opts, level)
 
   local fields = {}
   local ok, client = pcall(core.client, config, fields)
   if not ok then error(client, level) end
-  fields.cache = { origin_cloud_regions = origin_cloud_regions.bind(client) }
+  fields.transport = transport.new(client, { max_retries = opts.max_retries,
+    max_retry_wait = opts.max_retry_wait, rate_limit = opts.rate_limit, log = log,
+    on_wait = opts.on_wait })
+  fields.cache = { origin_cloud_regions = origin_cloud_regions.bind(client, fields.transport) }
   return client
 end
 
@@ -115,5 +161,10 @@ for _, op in ipairs(origin_cloud_regions.OPERATIONS) do
   end
 end
 M.cache = { origin_cloud_regions = default_ns }
+
+--- cloudflare.default_client() -> the default client (built from the environment).
+function M.default_client()
+  return get_default(2)
+end
 
 return M

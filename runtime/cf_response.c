@@ -214,9 +214,14 @@ static double retry_after(const cf_response *r)
     return -1;
 }
 
-/* Adds what the response headers say about pacing and retrying to the table on top. */
+/* Adds the body size and what the response headers say about pacing and retrying to the
+ * table on top. */
 static void push_header_hints(lua_State *L, const cf_response *r)
 {
+    if (r->outcome == CF_HTTP_DONE) {
+        lua_pushinteger(L, (lua_Integer)r->body_len);
+        lua_setfield(L, -2, "bytes");
+    }
     double wait = retry_after(r);
     if (wait >= 0) {
         lua_pushnumber(L, wait);

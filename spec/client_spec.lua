@@ -5,11 +5,12 @@ local H = require "spec.helper"
 describe("cloudflare.new", function()
   it("needs credentials and says which environment variables to set", function()
     local out, err, code = H.run({ "-e", "cloudflare.new{}" }, { env = {
-      CLOUDFLARE_API_TOKEN = false, CLOUDFLARE_EMAIL = false, CLOUDFLARE_API_KEY = false } })
+      CLOUDFLARE_API_TOKEN = false, CLOUDFLARE_EMAIL = false, CLOUDFLARE_API_KEY = false,
+      CLOUDFLARE_API_TOKEN_FILE = false } })
     assert.are.equal(1, code)
     assert.are.equal("", out)
-    assert.matches("no credentials configured: set CLOUDFLARE_API_TOKEN %(or CLOUDFLARE_EMAIL "
-      .. "and CLOUDFLARE_API_KEY%)", err)
+    assert.matches("no credentials configured: set CLOUDFLARE_API_TOKEN %(or "
+      .. "CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY%)", err)
   end)
 
   it("rejects unknown options and wrong types, naming them", function()

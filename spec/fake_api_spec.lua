@@ -434,3 +434,276 @@ describe("the fake API's origin cloud region endpoints", function()
     end)
   end)
 end)
+
+describe("the fake API's rate limit, statistics and response faults", function()
+  local BASE = "/client/v4/zones/" .. H.ZONE .. "/cache/origin_cloud_regions"
+  local OTHER_TOKEN = "spec-token-second-7e3a"
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(H.ZONE, { { "192.0.2.1", "us-east-1", "aws" } })
+  end)
+
+  -- One request over a raw socket (Connection: close); returns status, headers (lower-case
+  -- names), body, and the header section as sent.
+  local function request(method, path, headers, body)
+    local c = assert(socket.connect(fake.host, fake.port))
+    c:settimeout(30)
+    body = body or ""
+    local lines = { method .. " " .. path .. " HTTP/1.1", "Host: x", "Connection: close",
+      "Content-Length: " .. #body }
+    for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+    assert(c:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. body))
+    local all = assert(c:receive("*a"))
+    c:close()
+    local head, rest = all:match("^(.-)\r\n\r\n(.*)$")
+    local status = tonumber(head:match("^HTTP/1%.1 (%d+)"))
+    local fields = {}
+    for name, value in head:gmatch("\r\n([^:\r\n]+): ([^\r\n]*)") do fields[name:lower()] = value end
+    return status, fields, rest, head .. "\r\n"
+  end
+
+  local function bearer(token) return { Authorization = "Bearer " .. (token or H.TOKEN) } end
+
+  local function limit(requests, per)
+    local o, status = fake:control("PUT", "/__fake/options", { rate_limit = { requests = requests, per = per } })
+    assert.are.equal(200, status)
+    return o
+  end
+
+  -- r and t of a Ratelimit header, q and w of a Ratelimit-Policy header
+  local function rt(h)
+    local r, t = h.ratelimit:match('^"default";r=(%d+);t=(%d+)$')
+    return tonumber(r), tonumber(t)
+  end
+  local function qw(h) return h["ratelimit-policy"]:match('^"burst";q=(%d+);w=([%d.]+)$') end
+
+  local function stats() return (fake:control("GET", "/__fake/stats")) end
+
+  describe("rate limit", function()
+    it("is off by default: no Ratelimit headers; the option shows null", function()
+      local status, h = request("GET", BASE, bearer())
+      assert.are.equal(200, status)
+      assert.is_nil(h.ratelimit)
+      assert.is_nil(h["ratelimit-policy"])
+      assert.are.equal(cjson.null, (fake:control("GET", "/__fake/options")).rate_limit)
+    end)
+
+    it("sends Ratelimit and Ratelimit-Policy on every API response, counting down", function()
+      local o = limit(3, 60)
+      assert.are.same({ requests = 3, per = 60 }, o.rate_limit)
+      local status, h = request("GET", BASE, bearer())
+      assert.are.equal(200, status)
+      assert.are.equal('"default";r=2;t=60', h.ratelimit) -- the only request is 60 s from leaving
+      assert.are.equal('"burst";q=3;w=60', h["ratelimit-policy"])
+      status, h = request("GET", BASE .. "/198.51.100.1", bearer()) -- errors count and carry them too
+      assert.are.equal(404, status)
+      local r, t = rt(h)
+      assert.are.equal(1, r)
+      assert.is_true(t >= 1 and t <= 60, h.ratelimit)
+      assert.is_nil(h["retry-after"])
+      -- control requests are neither limited nor counted
+      local _, ch = request("GET", "/__fake/options")
+      assert.is_nil(ch.ratelimit)
+      status, h = request("GET", BASE, bearer())
+      assert.are.equal(200, status)
+      assert.are.equal(0, (rt(h)))
+    end)
+
+    it("writes a fractional window with up to 3 decimals", function()
+      limit(5, 1.25)
+      local _, h = request("GET", BASE, bearer())
+      assert.are.same({ "5", "1.25" }, { qw(h) })
+      assert.are.equal('"default";r=4;t=2', h.ratelimit)
+    end)
+
+    it("neither counts nor limits requests without accepted credentials", function()
+      limit(1, 60)
+      for _, headers in ipairs { {}, bearer("wrong-token") } do
+        local status, h = request("GET", BASE, headers)
+        assert.is_true(status == 400 or status == 403)
+        assert.are.equal('"default";r=1;t=0', h.ratelimit)
+      end
+      local status, h = request("GET", BASE, bearer())
+      assert.are.equal(200, status)
+      assert.are.equal(0, (rt(h)))
+    end)
+
+    it("refuses the (requests+1)-th request with 429 code 971 and Retry-After, changing nothing", function()
+      limit(2, 60)
+      assert.are.equal(200, (request("GET", BASE, bearer())))
+      assert.are.equal(200, (request("GET", BASE, bearer())))
+      fake:fault { status = 500, times = 1 }
+      local status, h, body = request("POST", BASE, bearer(),
+        cjson.encode { ip = "198.51.100.7", region = "us-east-1", vendor = "aws" })
+      assert.are.equal(429, status)
+      assert.are.same({ success = false, messages = {}, result = cjson.null,
+        errors = { { code = 971, message = "Please wait and consider throttling your request speed" } } },
+        cjson.decode(body))
+      local wait = tonumber(h["retry-after"])
+      assert.is_true(wait >= 1 and wait <= 60, h["retry-after"])
+      local r, t = rt(h)
+      assert.are.equal(0, r)
+      assert.are.equal(wait, t)
+      assert.are.same({ "2", "60" }, { qw(h) })
+      -- not processed: the zone is unchanged and the queued fault is still there
+      assert.are.same({ "192.0.2.1" }, H.pluck(fake:zone(H.ZONE), "origin-ip"))
+      assert.are.equal(1, #(fake:control("GET", "/__fake/faults")))
+      -- but logged, with its status
+      local log = fake:requests()
+      assert.are.same({ 200, 200, 429 }, H.pluck(log, "status"))
+      assert.are.equal("POST", log[3].method)
+    end)
+
+    it("blocks for a whole window after the refusal, then accepts again", function()
+      -- timing is what is under test: 1 request per 2 s, margins of 0.5 s or more
+      limit(1, 2)
+      assert.are.equal(200, (request("GET", BASE, bearer())))  -- T
+      socket.sleep(1)
+      assert.are.equal(429, (request("GET", BASE, bearer())))  -- ~T+1: refused, blocked until ~T+3
+      socket.sleep(1.5)
+      -- ~T+2.5: the accepted request has left the window, but the block holds
+      local status, h = request("GET", BASE, bearer())
+      assert.are.equal(429, status)
+      assert.are.equal("1", h["retry-after"])
+      socket.sleep(tonumber(h["retry-after"]) + 0.1)
+      status, h = request("GET", BASE, bearer())
+      assert.are.equal(200, status)
+      assert.are.equal('"default";r=0;t=2', h.ratelimit)
+    end)
+
+    it("keeps a separate budget per token and per email/key pair", function()
+      fake:options { tokens = { H.TOKEN, OTHER_TOKEN } }
+      limit(1, 60)
+      local legacy = { ["X-Auth-Email"] = H.EMAIL, ["X-Auth-Key"] = H.KEY }
+      local statuses = {}
+      for _, headers in ipairs { bearer(), bearer(), bearer(OTHER_TOKEN), legacy, bearer(OTHER_TOKEN), legacy } do
+        statuses[#statuses + 1] = (request("GET", BASE, headers))
+      end
+      assert.are.same({ 200, 429, 200, 200, 429, 429 }, statuses)
+    end)
+
+    it("is switched off with null and restored to the start-up value by reset", function()
+      limit(1, 60)
+      request("GET", BASE, bearer())
+      local o = fake:control("PUT", "/__fake/options", '{"rate_limit": null}')
+      assert.are.equal(cjson.null, o.rate_limit)
+      local status, h = request("GET", BASE, bearer())
+      assert.are.equal(200, status)
+      assert.is_nil(h.ratelimit)
+      for _, bad in ipairs { { requests = 0, per = 1 }, { requests = 1, per = 0 }, { requests = 1 },
+        { requests = 1.5, per = 1 }, { requests = 1, per = 1, burst = 2 }, 5 } do
+        local _, s = fake:control("PUT", "/__fake/options", { rate_limit = bad })
+        assert.are.equal(400, s, cjson.encode(bad))
+      end
+      limit(1, 60)
+      fake:reset()
+      assert.are.equal(cjson.null, (fake:control("GET", "/__fake/options")).rate_limit)
+    end)
+
+    it("takes --rate-limit REQUESTS/SECONDS at start-up", function()
+      local limited = H.start_fake { "--rate-limit", "2/0.5" }
+      local ok, err = pcall(function()
+        assert.are.same({ requests = 2, per = 0.5 }, (limited:control("GET", "/__fake/options")).rate_limit)
+        limited:control("PUT", "/__fake/options", { rate_limit = cjson.null })
+        limited:reset()
+        assert.are.same({ requests = 2, per = 0.5 }, (limited:control("GET", "/__fake/options")).rate_limit)
+      end)
+      limited:stop()
+      assert(ok, err)
+      local _, stderr, code = H.run { "--fake-api", "--rate-limit", "2 per second" }
+      assert.are.equal(2, code)
+      assert.matches("--rate-limit", stderr, 1, true)
+    end)
+  end)
+
+  describe("statistics", function()
+    it("counts API requests and their statuses; reset clears them", function()
+      assert.are.same({ requests = 0, by_status = {} }, stats())
+      limit(2, 60)
+      request("GET", BASE, bearer())
+      request("GET", BASE .. "/198.51.100.1", bearer())
+      request("GET", BASE, bearer())
+      request("GET", BASE, bearer("wrong-token"))
+      fake:control("GET", "/__fake/zones") -- not an API request
+      assert.are.same({ requests = 4, by_status = { ["200"] = 1, ["404"] = 1, ["429"] = 1, ["403"] = 1 } },
+        stats())
+      assert.are.same({ 200, 404, 429, 403 }, H.pluck(fake:requests(), "status"))
+      fake:reset()
+      assert.are.same({ requests = 0, by_status = {} }, stats())
+    end)
+  end)
+
+  describe("oversize fault", function()
+    local PREFIX = '{"success":true,"errors":[],"messages":[],"result":{"padding":"'
+
+    it("processes the request, then sends exactly N bytes with the right Content-Length", function()
+      local n = 3 * 1024 * 1024
+      fake:fault { oversize = n, match = { method = "POST" } }
+      local status, h, body = request("POST", BASE, bearer(),
+        cjson.encode { ip = "198.51.100.7", region = "us-east-1", vendor = "aws" })
+      assert.are.equal(200, status)
+      assert.are.equal(tostring(n), h["content-length"])
+      assert.are.equal(n, #body)
+      assert.are.equal(PREFIX, body:sub(1, #PREFIX))
+      assert.are.equal(n - 2, body:find("[^x]", #PREFIX + 1)) -- filler, then the closing '"}}'
+      assert.are.equal(n - #PREFIX - 3, #cjson.decode(body).result.padding)
+      assert.are.same({ "192.0.2.1", "198.51.100.7" }, H.pluck(fake:zone(H.ZONE), "origin-ip"))
+      assert.are.same({ 200 }, H.pluck(fake:requests(), "status"))
+    end)
+
+    it("cuts the envelope's start when N is smaller; halves the bytes with truncate", function()
+      fake:fault { oversize = 10 }
+      local _, h, body = request("GET", BASE, bearer())
+      assert.are.equal("10", h["content-length"])
+      assert.are.equal(PREFIX:sub(1, 10), body)
+      fake:fault { oversize = 1000, truncate = true }
+      _, h, body = request("GET", BASE, bearer())
+      assert.are.equal("1000", h["content-length"])
+      assert.are.equal(500, #body)
+      local _, s = fake:control("POST", "/__fake/faults", { oversize = 10, body_override = "{}" })
+      assert.are.equal(400, s)
+    end)
+
+    it("stops quietly when the client closes early", function()
+      fake:fault { oversize = 64 * 1024 * 1024 }
+      local c = assert(socket.connect(fake.host, fake.port))
+      c:settimeout(10)
+      c:send("GET " .. BASE .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. H.TOKEN .. "\r\n\r\n")
+      assert.matches("^HTTP/1.1 200", c:receive("*l"))
+      assert(c:receive(65536))
+      c:close()
+      assert.are.equal(200, (request("GET", BASE, bearer())))
+    end)
+  end)
+
+  describe("header faults", function()
+    it("set Retry-After, retry-after-ms and x-should-retry on an error response", function()
+      fake:fault { status = 503, errors = { { code = 1000, message = "try later" } },
+        headers = { ["Retry-After"] = "1", ["retry-after-ms"] = 1500, ["x-should-retry"] = "true" } }
+      local status, h, body, head = request("POST", BASE, bearer(),
+        cjson.encode { ip = "198.51.100.7", region = "us-east-1", vendor = "aws" })
+      assert.are.equal(503, status)
+      assert.are.equal(1000, cjson.decode(body).errors[1].code)
+      assert.matches("\r\nRetry%-After: 1\r\n", head)
+      assert.matches("\r\nretry%-after%-ms: 1500\r\n", head)
+      assert.matches("\r\nx%-should%-retry: true\r\n", head)
+      assert.is_nil(h.ratelimit)
+      assert.are.equal(1, #fake:zone(H.ZONE))
+    end)
+
+    it("add to the Ratelimit headers, replacing one of the same name in any case", function()
+      limit(5, 60)
+      fake:fault { status = 429, headers = { ["retry-after"] = "7", ratelimit = '"default";r=0;t=7' } }
+      local status, h, body, head = request("GET", BASE, bearer())
+      assert.are.equal(429, status)
+      assert.are.equal(971, cjson.decode(body).errors[1].code)
+      assert.are.equal("7", h["retry-after"])
+      assert.are.equal('"default";r=0;t=7', h.ratelimit)
+      assert.are.same({ "5", "60" }, { qw(h) })
+      assert.is_nil(head:find("\r\nRatelimit:", 1, true)) -- only the fault's one
+    end)
+  end)
+end)

@@ -31,7 +31,8 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
 
   setup(function()
     fake = H.start_fake()
-    client = fake:client()
+    -- no retries here: these specs are about what one failed request leaves behind
+    client = fake:client { max_retries = 0 }
   end)
   teardown(function()
     client:close()
@@ -232,7 +233,8 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     end)
 
     it("network: nothing listening", function()
-      local c = cloudflare.new { base_url = "http://127.0.0.1:1/client/v4", api_token = H.TOKEN }
+      local c = cloudflare.new { base_url = "http://127.0.0.1:1/client/v4", api_token = H.TOKEN,
+        max_retries = 0 }
       local _, err, partial = call(c)
       assert.are.equal("network", err.kind)
       assert.are.equal(1, partial.requests)
@@ -241,7 +243,7 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
 
     it("timeout: the response came later than the client's timeout", function()
       fake:fault { delay = 2 }
-      local c = fake:client { timeout = 0.3 }
+      local c = fake:client { timeout = 0.3, max_retries = 0 }
       local _, err, partial = call(c)
       assert.are.equal("timeout", err.kind)
       assert.matches("^timeout: ", err.message)
@@ -361,7 +363,7 @@ describe("the rest of cache.origin_cloud_regions", function()
 
   setup(function()
     fake = H.start_fake()
-    client = fake:client()
+    client = fake:client { max_retries = 0 }
     ocr = client.cache.origin_cloud_regions
   end)
   teardown(function()

@@ -73,8 +73,10 @@ local function body_of(method)
   end
 end
 
+-- A failing request, on the first attempt and on both default retries.
 local function fault(method, extra)
-  local f = { match = { method = method }, status = 500, errors = { { code = 1141, message = INTERNAL } } }
+  local f = { match = { method = method }, status = 500, times = 3,
+    errors = { { code = 1141, message = INTERNAL } } }
   for k, v in pairs(extra or {}) do f[k] = v end
   fake:fault(f)
 end
@@ -211,7 +213,8 @@ describe("scripts/delete_from_file.lua", function()
       assert.are.equal("delete_from_file.lua: HTTP 500: [1141] " .. INTERNAL, e[1])
       assert.are.equal("delete_from_file.lua: 50 IP(s) pending (not known whether changed): "
         .. table.concat(ips, " ", 101, 150), e[2])
-      assert.are.same({ "DELETE /batch", "DELETE /batch" }, calls())
+      -- the first batch, then the second and its two retries
+      assert.are.same({ "DELETE /batch", "DELETE /batch", "DELETE /batch", "DELETE /batch" }, calls())
       assert.are.equal(50, #state())
     end)
 

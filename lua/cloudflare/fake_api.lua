@@ -1035,8 +1035,10 @@ local function fault_matches(f, req)
   return (not f.method or f.method == req.method) and (not f.path or req.path:find(f.path) ~= nil)
 end
 
+local RATE_LIMITED = { code = 971, message = "Please wait and consider throttling your request speed" }
+
 local DEFAULT_FAULT_ERRORS = {
-  [429] = { code = 971, message = "Please wait and consider throttling your request speed" },
+  [429] = RATE_LIMITED,
 }
 
 local function fault_response(f)
@@ -1747,14 +1749,14 @@ local function read_request(conn)
   }
 end
 
--- Writes a response. resp: status, body, content_type, extra (header name -> value; replaces
--- a standard header of the same name), ray. With truncate, only half the body goes out.
-local function send_response(conn, req, resp, keep_alive, truncate)
-  local body = resp.body or ""
+-- The status line and header section of a response whose body is `length` bytes.
+-- resp: status, content_type, extra (header name -> value; replaces a standard header of the
+-- same name), ray.
+local function response_head(resp, length, keep_alive)
   local fields = {
     { "Date", http_date() },
     { "Content-Type", resp.content_type or "application/json" },
-    { "Content-Length", tostring(#body) },
+    { "Content-Length", string.format("%d", length) },
     { "cf-ray", resp.ray },
     { "Connection", keep_alive and "keep-alive" or "close" },
   }
@@ -1781,10 +1783,53 @@ local function send_response(conn, req, resp, keep_alive, truncate)
     out[#out + 1] = field[1] .. ": " .. field[2] .. "\r\n"
   end
   out[#out + 1] = "\r\n"
-  if req.method ~= "HEAD" then
-    out[#out + 1] = truncate and body:sub(1, #body // 2) or body
+  return table.concat(out)
+end
+
+-- Writes a response (see response_head; resp.body is the body). With truncate, only half the
+-- body goes out.
+local function send_response(conn, req, resp, keep_alive, truncate)
+  local body = resp.body or ""
+  local head = response_head(resp, #body, keep_alive)
+  if req.method == "HEAD" then
+    return write_all(conn, head)
   end
-  return write_all(conn, table.concat(out))
+  return write_all(conn, head .. (truncate and body:sub(1, #body // 2) or body))
+end
+
+-- The oversize fault's body: OVERSIZE_OPEN, filler, OVERSIZE_CLOSE (a valid envelope whose
+-- result is {"padding": "xxx..."}), or the first n bytes of OVERSIZE_OPEN .. OVERSIZE_CLOSE
+-- when n is smaller than both.
+local OVERSIZE_OPEN = '{"success":true,"errors":[],"messages":[],"result":{"padding":"'
+local OVERSIZE_CLOSE = '"}}'
+local FILLER = string.rep("x", 1 << 16)
+
+-- Writes a response whose body is n bytes of the above, streamed FILLER-sized chunks at a
+-- time so that memory does not grow with n; with truncate, only the first n // 2 bytes go out.
+-- Returns true, or nil, err (e.g. when the client closes early).
+local function send_oversize(conn, req, resp, n, keep_alive, truncate)
+  local head = response_head(resp, n, keep_alive)
+  if req.method == "HEAD" then
+    return write_all(conn, head)
+  end
+  local frame = OVERSIZE_OPEN .. OVERSIZE_CLOSE
+  local open, filler, close = frame:sub(1, n), 0, ""
+  if n >= #frame then
+    open, filler, close = OVERSIZE_OPEN, n - #frame, OVERSIZE_CLOSE
+  end
+  local left = truncate and n // 2 or n            -- body bytes still to send
+  open = open:sub(1, left)
+  left = left - #open
+  local good, err = write_all(conn, head .. open)
+  while good and left > 0 and filler > 0 do
+    local k = math.min(filler, left, #FILLER)
+    good, err = write_all(conn, k == #FILLER and FILLER or FILLER:sub(1, k))
+    filler, left = filler - k, left - k
+  end
+  if good and left > 0 then
+    good, err = write_all(conn, close:sub(1, left))
+  end
+  return good, err
 end
 
 -- Answers a request that could not be parsed, then closes "gracefully": half-close and drain
@@ -1963,13 +2008,121 @@ function Server:_take_fault(req)
   return chosen
 end
 
+-- Seconds as Ratelimit-Policy writes them: an integer, or up to 3 decimals.
+local function format_seconds(x)
+  local i = math.tointeger(x)
+  if i then
+    return string.format("%d", i)
+  end
+  return (string.format("%.3f", x):gsub("0+$", ""):gsub("%.$", ""))
+end
+
+local function rate_headers(limit, remaining, reset)
+  return {
+    ["Ratelimit"] = string.format('"default";r=%d;t=%d', remaining, reset),
+    ["Ratelimit-Policy"] = string.format('"burst";q=%d;w=%s', limit.requests, format_seconds(limit.per)),
+  }
+end
+
+-- Header fields of `over` replace those of `base` with the same name in any case.
+local function merge_headers(base, over)
+  local out = {}
+  for name, value in pairs(base or {}) do
+    out[name] = value
+  end
+  for name, value in pairs(over) do
+    for old in pairs(out) do
+      if old:lower() == name:lower() then
+        out[old] = nil
+      end
+    end
+    out[name] = value
+  end
+  return out
+end
+
+-- The rate limit, applied to an API request arriving at `now`: a sliding window of
+-- options.rate_limit.per seconds per credential holding the times of accepted requests; a
+-- request is accepted while fewer than `requests` lie in it. The first refusal blocks the
+-- credential for `per` seconds, during which every request is refused. Requests without
+-- accepted credentials are neither limited nor counted. Returns the header fields for the
+-- response (nil while the limit is off) and, for a refused request, the seconds to wait.
+function Server:_rate_check(req, now)
+  local limit = self.options.rate_limit
+  if not limit then
+    return nil
+  end
+  local _, _, credential = self:_authenticate(req)
+  if not credential then
+    return rate_headers(limit, limit.requests, 0)
+  end
+  local w = self.rate[credential]
+  if not w then
+    w = { times = {}, head = 1, blocked_until = -math.huge }
+    self.rate[credential] = w
+  end
+  local times, head = w.times, w.head
+  while times[head] and times[head] <= now - limit.per do
+    head = head + 1                            -- left the window
+  end
+  local last = #times
+  if head > 1 and last - head + 1 < head then  -- compact: moves fewer than were dropped
+    table.move(times, head, last, 1)
+    for i = last - head + 2, last do
+      times[i] = nil
+    end
+    last, head = last - head + 1, 1
+  end
+  w.head = head
+  local count = last - head + 1
+  if w.blocked_until > now or count >= limit.requests then
+    if w.blocked_until <= now then
+      w.blocked_until = now + limit.per
+    end
+    local wait = math.ceil(w.blocked_until - now)
+    local headers = rate_headers(limit, 0, wait)
+    headers["Retry-After"] = string.format("%d", wait)
+    return headers, wait
+  end
+  times[last + 1] = now
+  local reset = math.max(0, math.ceil(times[head] + limit.per - now))
+  return rate_headers(limit, limit.requests - count - 1, reset)
+end
+
+-- Notes the status of the response to a logged API request.
+function Server:_count_status(record, status)
+  record.status = status
+  local key = string.format("%d", status)
+  self.stats.by_status[key] = (self.stats.by_status[key] or 0) + 1
+end
+
+-- Answers a request refused by the rate limit: 429, code 971, without processing it.
+function Server:_refuse(conn, req, record, headers, wait)
+  if self.options.latency > 0 then
+    sleep_until(gettime() + self.options.latency)
+  end
+  local _, env = fail_with(429, { RATE_LIMITED })
+  self:_log("#%d conn %d %s %s -> 429, rate limited for %d s", record.seq, conn.id, req.method, req.path, wait)
+  self:_count_status(record, 429)
+  local resp = { status = 429, body = encode_json(env), ray = record.cf_ray, extra = headers }
+  local sent = send_response(conn, req, resp, req.keep_alive)
+  return req.keep_alive and sent
+end
+
 function Server:_handle_api(conn, req)
+  local now = gettime()
   self.next_seq = self.next_seq + 1
+  self.stats.requests = self.stats.requests + 1
   local record = {
     seq = self.next_seq, conn = conn.id, method = req.method, path = req.path, query = req.query,
     headers = req.headers, body = req.body, cf_ray = self:_new_ray(),
   }
   self.requests[#self.requests + 1] = record
+
+  local limit_headers, wait_blocked = self:_rate_check(req, now)
+  if wait_blocked then
+    return self:_refuse(conn, req, record, limit_headers, wait_blocked)   -- takes no fault
+  end
 
   local fault = self:_take_fault(req)
   local note = fault and string.format(" (fault %d)", fault.id) or ""
@@ -1989,6 +2142,7 @@ function Server:_handle_api(conn, req)
     resp = self:_api_response(req)
   end
   resp.ray = record.cf_ray
+  resp.extra = limit_headers
   local keep, truncate = req.keep_alive, false
   if fault then
     if fault.drop == "after" then
@@ -2005,8 +2159,11 @@ function Server:_handle_api(conn, req)
     if fault.content_type then
       resp.content_type = fault.content_type
     end
+    if fault.oversize then
+      resp.status = fault.status or 200
+    end
     if fault.headers then
-      resp.extra = fault.headers
+      resp.extra = merge_headers(resp.extra, fault.headers)
       for name, value in pairs(fault.headers) do
         if name:lower() == "cf-ray" then
           record.cf_ray = value         -- the log holds the ray actually sent
@@ -2018,7 +2175,13 @@ function Server:_handle_api(conn, req)
     end
   end
   self:_log("#%d conn %d %s %s -> %d%s", record.seq, conn.id, req.method, req.path, resp.status, note)
-  local sent = send_response(conn, req, resp, keep, truncate)
+  self:_count_status(record, resp.status)
+  local sent
+  if fault and fault.oversize then
+    sent = send_oversize(conn, req, resp, fault.oversize, keep, truncate)   -- nil when cut short
+  else
+    sent = send_response(conn, req, resp, keep, truncate)
+  end
   return keep and sent
 end
 
@@ -2035,6 +2198,8 @@ usage: cfrun --fake-api [options]
   --token T            accept this API token (repeatable)
   --email E --key K    accept this legacy email/key pair
   --latency SECONDS    delay added to every API response (default 0)
+  --rate-limit R/S     allow R API requests per S seconds per credential, like Cloudflare's
+                       1200/300; past it, 429 for S seconds (default: no limit)
   --exit-with-parent   exit when the parent process exits (under cfrun)
   --quiet              no log lines on stderr
 Without --token/--email/--key: token "test-token" and test@example.com / test-key.
@@ -2043,7 +2208,7 @@ Prints "LISTENING <host> <port>" once ready. Control API under /__fake/.
 
 local VALUE_OPTIONS = {
   ["--host"] = true, ["--port"] = true, ["--seed"] = true, ["--token"] = true,
-  ["--email"] = true, ["--key"] = true, ["--latency"] = true,
+  ["--email"] = true, ["--key"] = true, ["--latency"] = true, ["--rate-limit"] = true,
 }
 local FLAG_OPTIONS = {
   ["--sandbox"] = "sandbox", ["--exit-with-parent"] = "exit_with_parent", ["--quiet"] = "quiet",
@@ -2098,6 +2263,14 @@ local function parse_args(args)
           return nil, "option --latency: '" .. value .. "' is not a number of seconds >= 0"
         end
         opts.latency = n
+      elseif name == "--rate-limit" then
+        local r, w = value:match("^(%d+)/(.+)$")
+        local requests, per = math.tointeger(tonumber(r or "")), tonumber(w or "")
+        if not requests or requests < 1 or not per or per ~= per or per < MIN_RATE_WINDOW or per == math.huge then
+          return nil, "option --rate-limit: '" .. value .. "' is not REQUESTS/SECONDS (e.g. 1200/300; "
+            .. "REQUESTS >= 1, SECONDS >= " .. MIN_RATE_WINDOW .. ")"
+        end
+        opts.rate_limit = { requests = requests, per = per }
       end
     elseif FLAG_OPTIONS[name] then
       if inline then

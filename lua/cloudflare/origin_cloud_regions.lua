@@ -9,6 +9,7 @@
 local core = require "cloudflare.core"
 local ip = require "cloudflare.ip"
 local json = require "cloudflare.json"
+local journal = require "cloudflare.journal"
 local util = require "cloudflare.util"
 
 local canonical = ip.canonical
@@ -136,15 +137,53 @@ local function setting(result, value)
   }
 end
 
+-- Options every operation takes, passed on to the transport for this call only.
+local CALL_OPTIONS = { timeout = "number", connect_timeout = "number", max_retries = "number",
+  max_retry_wait = "number" }
+
+local function allowed(names, extra)
+  local t = {}
+  for k in pairs(CALL_OPTIONS) do t[k] = true end
+  for k in pairs(names) do t[k] = true end
+  for k in pairs(extra or {}) do t[k] = true end
+  return t
+end
+
+local function call_options(fname, args, level)
+  local o = {}
+  for k, want in pairs(CALL_OPTIONS) do
+    local v = args[k]
+    if v ~= nil then
+      if type(v) ~= want or v < 0 then
+        argerror(fname, k, "expected a non-negative " .. want .. ", got " .. quote(v), level + 1)
+      end
+      o[k] = v
+    end
+  end
+  if o.max_retries and math.type(o.max_retries) ~= "integer" then
+    argerror(fname, "max_retries", "expected a whole number", level + 1)
+  end
+  return o
+end
+
+local function check_journal(fname, args, level)
+  local j = args.journal
+  if j ~= nil and j ~= false and type(j) ~= "string" then
+    argerror(fname, "journal", "expected a file path or false, got " .. type(j), level + 1)
+  end
+  return journal.path(j)
+end
+
 -- One request whose result is checked by shape(result) -> res | nil, problem.
-local function call(client, method, path, body, shape)
-  local result, info = client:request(method, path, body)
+local function call(ctx, method, path, body, shape, opts, on_attempt)
+  local result, info, attempts = ctx.transport:send(method, path, body, opts, on_attempt)
   if result == nil then return nil, info end
   if type(result) ~= "table" then
     return nil, decode_error(info, "result is a " .. type(result) .. ", expected an object")
   end
   local res, problem = shape(result)
   if not res then return nil, decode_error(info, problem) end
+  res.requests = attempts
   return res
 end
 
@@ -200,7 +239,7 @@ end
 -- Merges one batch's `result` into res. Items are taken one by one so that a malformed item
 -- cannot hide the valid ones (a change must never go unrecorded); IPs of the batch that the
 -- response does not account for go to pending. Returns a description of what was wrong, or nil.
-local function merge_batch(res, ledger, result, sent)
+local function merge_batch(res, ledger, result, sent, retried, listed)
   local value = type(result) == "table" and result.value
   if type(value) ~= "table" or type(value.succeeded) ~= "table"
       or type(value.failed) ~= "table" then
@@ -229,6 +268,11 @@ local function merge_batch(res, ledger, result, sent)
           entry.vendor = wire_string(item.vendor)
         else
           entry.error = wire_string(item.error) or "unknown error"
+          -- after a lost response, "not found" may mean "deleted by our first attempt"
+          if retried and entry.error:lower():find("not found", 1, true)
+              and (listed == nil or listed[c]) then
+            entry.already_absent = true
+          end
         end
         add_entry(ledger, out[list], entry, ledger.rank_of[c])
       end
@@ -257,19 +301,38 @@ local function finish(res, ledger, err)
 end
 
 -- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body.
--- A failed batch stops the run: it and every later batch stay pending.
-local function run_batches(client, method, path, order, body_of, res, ledger)
+-- A failed batch stops the run: it and every later batch stay pending. With a journal, each
+-- batch's intent is on disk before it is sent, and every attempt's outcome after it.
+local function run_batches(ctx, method, path, order, body_of, res, ledger, run)
+  local w = run.writer
   for first = 1, #order, BATCH_SIZE do
     local last = math.min(first + BATCH_SIZE - 1, #order)
     local sent = table.move(order, first, last, 1, {})
-    res.requests = res.requests + 1
-    local result, info = client:request(method, path, body_of(sent))
+    local batch = (first - 1) // BATCH_SIZE + 1
+    if w then
+      local ok, jerr = w:write { phase = "intent", batch = batch, items = run.intent(sent) }
+      if not ok then -- never send what the journal could not record
+        append_pending(res, order, first)
+        return finish(res, ledger, core.error { kind = "journal", message = jerr })
+      end
+    end
+    local result, info, attempts = ctx.transport:send(method, path, body_of(sent), run.opts,
+      w and function(attempt, r, i)
+        if r == nil then w:write(journal.outcome(batch, attempt, nil, i)) end
+      end)
+    res.requests = res.requests + attempts
     local err
     if result == nil then
       err = info
       append_pending(res, sent, 1)
     else
-      local problem = merge_batch(res, ledger, result, sent)
+      local ns, nf = #res.value.succeeded, #res.value.failed
+      local problem = merge_batch(res, ledger, result, sent, attempts > 1, run.listed)
+      if w then
+        w:write(journal.outcome(batch, attempts, result, info, {
+          succeeded = table.move(res.value.succeeded, ns + 1, #res.value.succeeded, 1, {}),
+          failed = table.move(res.value.failed, nf + 1, #res.value.failed, 1, {}) }))
+      end
       if problem then err = decode_error(info, problem) end
     end
     if err then
@@ -285,42 +348,67 @@ end
 
 local ops = {}
 
-function ops.list(client, args)
-  util.check_args("list", args, { zone_id = true }, 2)
+function ops.list(ctx, args)
+  util.check_args("list", args, allowed { zone_id = true }, 2)
   local zone_id = check_zone_id("list", args.zone_id, 2)
-  return call(client, "GET", zone_path(zone_id), nil, many_mappings)
+  return call(ctx, "GET", zone_path(zone_id), nil, many_mappings, call_options("list", args, 2))
 end
 
-function ops.get(client, args)
-  util.check_args("get", args, { zone_id = true, ip = true }, 2)
+function ops.get(ctx, args)
+  util.check_args("get", args, allowed { zone_id = true, ip = true }, 2)
   local zone_id = check_zone_id("get", args.zone_id, 2)
   local c = check_ip("get", args.ip, 2)
-  return call(client, "GET", ip_path(zone_id, c), nil, one_mapping)
+  return call(ctx, "GET", ip_path(zone_id, c), nil, one_mapping, call_options("get", args, 2))
 end
 
-local MAPPING_ARGS = { zone_id = true, ip = true, region = true, vendor = true }
+local MAPPING_ARGS = allowed({ zone_id = true, ip = true, region = true, vendor = true })
 
-function ops.create(client, args)
+function ops.create(ctx, args)
   util.check_args("create", args, MAPPING_ARGS, 2)
   local zone_id = check_zone_id("create", args.zone_id, 2)
   local c = check_mapping_args("create", args, 2)
   local body = json.encode { ip = c, region = args.region, vendor = args.vendor }
-  return call(client, "POST", zone_path(zone_id), body, one_mapping)
+  return call(ctx, "POST", zone_path(zone_id), body, one_mapping, call_options("create", args, 2))
 end
 
-function ops.edit(client, args)
-  util.check_args("edit", args, MAPPING_ARGS, 2)
+-- A single-item change, journaled like a batch of one when a journal is set.
+local function single(ctx, fname, zone_id, c, method, path, body, shape, opts, known, path_j)
+  if not path_j then return call(ctx, method, path, body, shape, opts) end
+  local w, jerr = journal.open(path_j, fname, zone_id)
+  local ok = w and w:write { phase = "intent", batch = 1, items = journal.items({ c }, known) }
+  if not ok then return nil, core.error { kind = "journal", message = jerr or "journal write failed" } end
+  local res, err = call(ctx, method, path, body, shape, opts, function(attempt, r, i)
+    if r == nil then w:write(journal.outcome(1, attempt, nil, i)) end
+  end)
+  if res then -- record the mapping concerned: what delete removed, or what edit wrote
+    local m = res.value.origin_ip and res.value or (known and known[c]) or {}
+    w:write(journal.outcome(1, res.requests, res, {},
+      { succeeded = { { origin_ip = c, region = m.region, vendor = m.vendor } }, failed = {} }))
+  end
+  return res, err
+end
+
+function ops.edit(ctx, args)
+  util.check_args("edit", args, allowed(MAPPING_ARGS, { journal = true }), 2)
   local zone_id = check_zone_id("edit", args.zone_id, 2)
   local c = check_mapping_args("edit", args, 2)
   local body = json.encode { ip = c, region = args.region, vendor = args.vendor }
-  return call(client, "PATCH", zone_path(zone_id), body, many_mappings)
+  return single(ctx, "edit", zone_id, c, "PATCH", zone_path(zone_id), body, many_mappings,
+    call_options("edit", args, 2), { [c] = args }, check_journal("edit", args, 2))
 end
 
-function ops.delete(client, args)
-  util.check_args("delete", args, { zone_id = true, ip = true }, 2)
+function ops.delete(ctx, args)
+  util.check_args("delete", args, allowed({ zone_id = true, ip = true }, { journal = true }), 2)
   local zone_id = check_zone_id("delete", args.zone_id, 2)
   local c = check_ip("delete", args.ip, 2)
-  return call(client, "DELETE", ip_path(zone_id, c), nil, one_mapping)
+  local opts, path_j = call_options("delete", args, 2), check_journal("delete", args, 2)
+  local known
+  if path_j then -- learn what is about to go, so a lost response can still be undone
+    local current = call(ctx, "GET", ip_path(zone_id, c), nil, one_mapping, opts)
+    known = current and { [c] = current.value } or nil
+  end
+  return single(ctx, "delete", zone_id, c, "DELETE", ip_path(zone_id, c), nil, one_mapping, opts,
+    known, path_j)
 end
 
 local function regions_shape(result)
@@ -347,27 +435,37 @@ local function regions_shape(result)
   return { obtained_codes = result.obtained_codes == true, vendors = vendors, requests = 1 }
 end
 
-function ops.supported_regions(client, args)
-  util.check_args("supported_regions", args, { zone_id = true }, 2)
+function ops.supported_regions(ctx, args)
+  util.check_args("supported_regions", args, allowed { zone_id = true }, 2)
   local zone_id = check_zone_id("supported_regions", args.zone_id, 2)
-  return call(client, "GET", zone_path(zone_id, "/supported_regions"), nil, regions_shape)
+  return call(ctx, "GET", zone_path(zone_id, "/supported_regions"), nil, regions_shape,
+    call_options("supported_regions", args, 2))
 end
 
 local function check_ip_strings(_, v)
   if type(v) ~= "string" then return "is a " .. type(v) .. ", expected a string" end
 end
 
+-- The zone's current mappings by canonical IP, or nil, err.
+local function current_mappings(ctx, zone_id, opts)
+  local listing, err = ops.list(ctx, { zone_id = zone_id, timeout = opts.timeout,
+    connect_timeout = opts.connect_timeout, max_retries = opts.max_retries,
+    max_retry_wait = opts.max_retry_wait })
+  if not listing then return nil, err end
+  local by_ip = {}
+  for _, m in ipairs(listing.value) do by_ip[m.origin_ip] = m end
+  return by_ip, listing
+end
+
 -- bulk_delete{..., dry_run = true}: what a delete would do, from a listing of the zone.
-local function dry_run_delete(client, zone_id, order, res, ledger)
-  local listing, err = ops.list(client, { zone_id = zone_id })
+local function dry_run_delete(ctx, zone_id, order, res, ledger, opts)
+  local current, listing = current_mappings(ctx, zone_id, opts)
   res.requests = 1
   res.dry_run = true
-  if not listing then
+  if not current then
     append_pending(res, order, 1)
-    return finish(res, ledger, err)
+    return finish(res, ledger, listing)
   end
-  local current = {}
-  for _, m in ipairs(listing.value) do current[m.origin_ip] = m end
   res.editable = listing.editable
   for _, c in ipairs(order) do
     local m = current[c]
@@ -383,13 +481,16 @@ local function dry_run_delete(client, zone_id, order, res, ledger)
   return finish(res, ledger)
 end
 
-function ops.bulk_delete(client, args)
+function ops.bulk_delete(ctx, args)
   local fname = "bulk_delete"
-  util.check_args(fname, args, { zone_id = true, ips = true, dry_run = true }, 2)
+  util.check_args(fname, args, allowed({ zone_id = true, ips = true },
+    { dry_run = true, journal = true }), 2)
   local zone_id = check_zone_id(fname, args.zone_id, 2)
   local ips = args.ips
   local n = util.check_list(fname, "ips", ips, "IP address strings", 2, check_ip_strings)
   local dry_run = check_bool(fname, args, "dry_run", 2)
+  local opts = call_options(fname, args, 2)
+  local path_j = check_journal(fname, args, 2)
 
   -- canonical form, first-seen order, one entry per address; non-addresses are never sent
   local res, ledger = new_batch_result(), new_ledger()
@@ -409,11 +510,30 @@ function ops.bulk_delete(client, args)
         { origin_ip = s, error = "invalid IP address", input = s }, i)
     end
   end
-  if dry_run and #order > 0 then return dry_run_delete(client, zone_id, order, res, ledger) end
+  if dry_run and #order > 0 then return dry_run_delete(ctx, zone_id, order, res, ledger, opts) end
   if dry_run then res.dry_run = true end
-  return run_batches(client, "DELETE", zone_path(zone_id, "/batch"), order,
+
+  local run = { opts = opts }
+  if path_j and #order > 0 then
+    -- the journal needs each mapping's vendor and region before it goes: list the zone once
+    local current, err = current_mappings(ctx, zone_id, opts)
+    res.requests = 1
+    if not current then
+      append_pending(res, order, 1)
+      return finish(res, ledger, err)
+    end
+    local jerr
+    run.writer, jerr = journal.open(path_j, fname, zone_id)
+    if not run.writer then
+      append_pending(res, order, 1)
+      return finish(res, ledger, core.error { kind = "journal", message = jerr })
+    end
+    run.listed = current
+    run.intent = function(sent) return journal.items(sent, current) end
+  end
+  return run_batches(ctx, "DELETE", zone_path(zone_id, "/batch"), order,
     -- canonical addresses need no JSON escaping
-    function(batch) return '["' .. concat(batch, '","') .. '"]' end, res, ledger)
+    function(batch) return '["' .. concat(batch, '","') .. '"]' end, res, ledger, run)
 end
 
 local function check_item(_, v)
@@ -429,12 +549,14 @@ local function item_problem(item, c)
   end
 end
 
-function ops.bulk_edit(client, args)
+function ops.bulk_edit(ctx, args)
   local fname = "bulk_edit"
-  util.check_args(fname, args, { zone_id = true, items = true }, 2)
+  util.check_args(fname, args, allowed({ zone_id = true, items = true }, { journal = true }), 2)
   local zone_id = check_zone_id(fname, args.zone_id, 2)
   local items = args.items
   local n = util.check_list(fname, "items", items, "tables {ip=, region=, vendor=}", 2, check_item)
+  local opts = call_options(fname, args, 2)
+  local path_j = check_journal(fname, args, 2)
 
   local res, ledger = new_batch_result(), new_ledger()
   local order, payload, input_of, rank_of = {}, {}, ledger.input_of, ledger.rank_of
@@ -457,19 +579,30 @@ function ops.bulk_edit(client, args)
       input_of[c], rank_of[c] = given, i
     end
   end
-  return run_batches(client, "PATCH", zone_path(zone_id, "/batch"), order, function(batch)
+  local run = { opts = opts }
+  if path_j and #order > 0 then
+    local jerr
+    run.writer, jerr = journal.open(path_j, fname, zone_id)
+    if not run.writer then
+      append_pending(res, order, 1)
+      return finish(res, ledger, core.error { kind = "journal", message = jerr })
+    end
+    run.intent = function(sent) return journal.items(sent, payload) end
+  end
+  return run_batches(ctx, "PATCH", zone_path(zone_id, "/batch"), order, function(batch)
     local body = {}
     for i, c in ipairs(batch) do body[i] = payload[c] end
     return json.encode(body)
-  end, res, ledger)
+  end, res, ledger, run)
 end
 
 --- The namespace table of one client: each operation as a plain function of an argument
---- table, bound to the client (so it is called with a dot, as in the SDKs).
-function M.bind(client)
+--- table, bound to the client and its transport (called with a dot, as in the SDKs).
+function M.bind(client, transport)
+  local ctx = { client = client, transport = transport }
   local ns = {}
   for name, op in pairs(ops) do
-    ns[name] = function(args) return op(client, args) end
+    ns[name] = function(args) return op(ctx, args) end
   end
   return ns
 end

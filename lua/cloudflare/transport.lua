@@ -1,0 +1,155 @@
+-- cloudflare.transport: one logical API request over a native Client: rate-limit pacing
+-- (a client-side budget and Cloudflare's Ratelimit headers), retries with backoff, and the
+-- debug log. Must not know endpoints or result shapes; it returns what Client:request
+-- returns, plus the number of attempts.
+local core = require "cloudflare.core"
+
+local now, sleep = core.now, core.sleep
+local format = string.format
+
+local M = {}
+
+local Transport = {}
+Transport.__index = Transport
+
+--- M.new(client, cfg): cfg.max_retries (2), cfg.max_retry_wait (60 s), cfg.rate_limit
+--- ({requests = 1200, per = 300}), cfg.log ("debug" or nil), cfg.on_wait (function).
+function M.new(client, cfg)
+  local rl = cfg.rate_limit or { requests = 1200, per = 300 }
+  return setmetatable({
+    client = client,
+    max_retries = cfg.max_retries or 2,
+    max_retry_wait = cfg.max_retry_wait or 60,
+    budget = rl.requests,
+    per = rl.per,
+    sent = {},            -- ring of the send times of the last `budget` requests
+    head = 0,             -- index of the oldest entry in `sent`
+    blocked_until = 0,    -- from a Ratelimit header with r=0, or a 429's Retry-After
+    debug = cfg.log == "debug",
+    on_wait = cfg.on_wait,
+    stats = { requests = 0, retries = 0, waits = 0, waited = 0 },
+  }, Transport)
+end
+
+function Transport:log(fmt, ...)
+  if self.debug then io.stderr:write("cfrun: ", format(fmt, ...), "\n") end
+end
+
+-- Sleeps for `secs`, visibly: in the debug log and through the on_wait hook.
+function Transport:wait(secs, reason)
+  if secs <= 0 then return end
+  self.stats.waits = self.stats.waits + 1
+  self.stats.waited = self.stats.waited + secs
+  self:log("waiting %.2f s: %s", secs, reason)
+  if self.on_wait then self.on_wait(secs, reason) end
+  sleep(secs)
+end
+
+-- The client-side budget: at most `budget` requests in any `per` seconds. A small margin
+-- covers the time a request takes to reach the server, whose window starts on arrival.
+function Transport:pace()
+  local t = now()
+  if self.blocked_until > t then
+    self:wait(self.blocked_until - t, "the API's rate limit (Ratelimit header)")
+    t = now()
+  end
+  local n = #self.sent
+  if n >= self.budget then
+    local oldest = self.sent[self.head + 1]
+    local ready = oldest + self.per + math.min(0.05, self.per / 100)
+    if ready > t then
+      self:wait(ready - t, format("client rate budget of %d requests per %g s", self.budget, self.per))
+    end
+  end
+end
+
+function Transport:record_send()
+  local t = now()
+  if #self.sent < self.budget then
+    self.sent[#self.sent + 1] = t
+  else
+    self.sent[self.head + 1] = t
+    self.head = (self.head + 1) % self.budget
+  end
+end
+
+-- How many of our own requests fall in the last `window` seconds.
+function Transport:recent(window)
+  local t, n = now(), 0
+  for _, s in ipairs(self.sent) do
+    if t - s < window then n = n + 1 end
+  end
+  return n
+end
+
+-- Learns from the Ratelimit headers. When the API says the budget is spent: if our own
+-- requests explain it, our window already knows the exact time the oldest one leaves (the
+-- header's seconds are rounded up); otherwise others share the token, so trust the header.
+function Transport:observe(hints)
+  local rl = hints and hints.ratelimit
+  if rl and rl.remaining == 0 then
+    local quota, window = rl.quota, rl.window
+    if not (quota and window and self:recent(window) >= quota) then
+      self.blocked_until = math.max(self.blocked_until, now() + rl.reset)
+    end
+  end
+end
+
+local function retryable(err)
+  if err.should_retry ~= nil then return err.should_retry end -- x-should-retry wins
+  if err.kind == "network" or err.kind == "timeout" then return true end
+  local s = err.status
+  return s ~= nil and (s == 408 or s == 409 or s == 429 or s >= 500)
+end
+M.retryable = retryable
+
+--- t:send(method, path, body, opts[, on_attempt]) -> result, info, attempts | nil, err, attempts
+--- opts: max_retries, max_retry_wait, timeout, connect_timeout (per call). on_attempt(n,
+--- result, info_or_err) is called after every attempt (the journal records each one).
+function Transport:send(method, path, body, opts, on_attempt)
+  opts = opts or {}
+  local max_retries = opts.max_retries or self.max_retries
+  local max_wait = opts.max_retry_wait or self.max_retry_wait
+  local req_opts = { timeout = opts.timeout, connect_timeout = opts.connect_timeout }
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    self:pace()
+    self:record_send()
+    self.stats.requests = self.stats.requests + 1
+    local started = now()
+    local result, info = self.client:request(method, path, body, req_opts)
+    local hints = info
+    self:observe(hints)
+    if self.debug then
+      self:log("%s %s -> %s (%s bytes, %.1f ms%s, attempt %d)", method, path,
+        result and tostring(info.status) or (info.status and tostring(info.status) or info.kind),
+        tostring(hints.bytes or 0), (now() - started) * 1000,
+        hints.request_id and (", cf-ray " .. hints.request_id) or "", attempt)
+    end
+    if on_attempt then on_attempt(attempt, result, info) end
+    if result ~= nil then return result, info, attempt end
+
+    local err = info
+    if attempt > max_retries or not retryable(err) then return nil, err, attempt end
+    local delay
+    if err.retry_after then
+      if err.retry_after > max_wait then
+        self:log("not retrying: the server asks for %.1f s, more than max_retry_wait %g s",
+          err.retry_after, max_wait)
+        return nil, err, attempt
+      end
+      delay = err.retry_after
+      if err.status == 429 then self.blocked_until = math.max(self.blocked_until, now() + delay) end
+    else
+      -- exponential backoff from 0.5 s, capped at 8 s, minus up to 25 % jitter
+      delay = math.min(0.5 * 2 ^ (attempt - 1), 8) * (1 - 0.25 * math.random())
+    end
+    self.stats.retries = self.stats.retries + 1
+    self:log("retrying %s %s in %.2f s after %s (attempt %d of %d)", method, path, delay,
+      err.message, attempt + 1, max_retries + 1)
+    self:wait(delay, "retry backoff after " .. (err.status and ("HTTP " .. err.status) or err.kind))
+  end
+end
+
+return M
