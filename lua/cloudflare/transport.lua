@@ -73,25 +73,27 @@ function Transport:record_send()
   end
 end
 
--- How many of our own requests fall in the last `window` seconds.
-function Transport:recent(window)
-  local t, n = now(), 0
+-- When the oldest of our last `quota` requests leaves a `window`-second window, or nil if
+-- fewer than `quota` of our requests fall inside it.
+function Transport:window_frees(quota, window)
+  local t, inside = now(), {}
   for _, s in ipairs(self.sent) do
-    if t - s < window then n = n + 1 end
+    if t - s < window then inside[#inside + 1] = s end
   end
-  return n
+  if #inside < quota then return nil end
+  table.sort(inside)
+  return inside[#inside - quota + 1] + window
 end
 
--- Learns from the Ratelimit headers. When the API says the budget is spent: if our own
--- requests explain it, our window already knows the exact time the oldest one leaves (the
--- header's seconds are rounded up); otherwise others share the token, so trust the header.
+-- Learns from the Ratelimit headers. When the API says the budget is spent and our own
+-- requests explain it, our send times give the exact moment a slot frees (the header's
+-- seconds are rounded up); otherwise others share the token, so trust the header.
 function Transport:observe(hints)
   local rl = hints and hints.ratelimit
   if rl and rl.remaining == 0 then
-    local quota, window = rl.quota, rl.window
-    if not (quota and window and self:recent(window) >= quota) then
-      self.blocked_until = math.max(self.blocked_until, now() + rl.reset)
-    end
+    local free = rl.quota and rl.window and self:window_frees(rl.quota, rl.window)
+    local margin = math.min(0.05, (rl.window or 1) / 100)
+    self.blocked_until = math.max(self.blocked_until, free and free + margin or now() + rl.reset)
   end
 end
 
