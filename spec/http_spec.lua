@@ -1,0 +1,122 @@
+-- spec/http_spec.lua: runtime/cf_http.c, the libcurl transport: TLS verification that
+-- cannot be switched off by accident (a local HTTPS server with a self-signed certificate),
+-- ca_file for private CAs, and the cap on response bodies.
+local H = require "spec.helper"
+local socket = require "socket"
+
+local ZONE = H.ZONE
+
+local function openssl_cert(dir, name, san)
+  local cmd = string.format("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+    .. "-keyout %s/%s.key -out %s/%s.pem -days 2 -subj /CN=localhost -addext %s >/dev/null 2>&1",
+    dir, name, dir, name, H.shell_quote("subjectAltName=" .. san))
+  assert(os.execute(cmd), "openssl could not make a certificate")
+  return dir .. "/" .. name .. ".pem", dir .. "/" .. name .. ".key"
+end
+
+-- Starts `openssl s_server -www` on a free port; returns the port and a stop function.
+local function tls_server(cert, key)
+  for _ = 1, 20 do
+    local port = math.random(20000, 60000)
+    local pidfile = os.tmpname()
+    os.execute(string.format("openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s -key %s "
+      .. ">/dev/null 2>&1 & echo $! > %s", port, cert, key, pidfile))
+    local f = assert(io.open(pidfile))
+    local pid = f:read("l")
+    f:close()
+    os.remove(pidfile)
+    for _ = 1, 100 do
+      local c = socket.tcp()
+      c:settimeout(0.2)
+      if c:connect("127.0.0.1", port) then
+        c:close()
+        return port, function() os.execute("kill " .. pid .. " 2>/dev/null") end
+      end
+      c:close()
+      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end -- port taken
+      socket.sleep(0.05)
+    end
+    os.execute("kill " .. pid .. " 2>/dev/null")
+  end
+  error("could not start openssl s_server")
+end
+
+describe("TLS", function()
+  local dir, good, good_key, hostless, hostless_key
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    good, good_key = openssl_cert(dir, "good", "IP:127.0.0.1,DNS:localhost")
+    hostless, hostless_key = openssl_cert(dir, "hostless", "DNS:elsewhere.example")
+  end)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+
+  local function list(port, opts)
+    local o = { base_url = "https://127.0.0.1:" .. port .. "/client/v4", api_token = H.TOKEN,
+      max_retries = 0, timeout = 5 }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local c = cloudflare.new(o)
+    local res, err = c.cache.origin_cloud_regions.list { zone_id = ZONE }
+    c:close()
+    return res, err
+  end
+
+  it("refuses a self-signed certificate, and accepts it with ca_file", function()
+    local port, stop = tls_server(good, good_key)
+    local res, err = list(port)
+    assert.is_nil(res)
+    assert.are.equal("network", err.kind)
+    assert.matches("SSL certificate problem", err.message)
+    -- with the CA given, the handshake succeeds: s_server answers with an HTML page, which
+    -- is then (correctly) not a Cloudflare envelope
+    res, err = list(port, { ca_file = good })
+    assert.is_nil(res)
+    assert.are.equal("decode", err.kind)
+    assert.are.equal(200, err.status)
+    stop()
+  end)
+
+  it("checks the host name even when the CA is trusted", function()
+    local port, stop = tls_server(hostless, hostless_key)
+    local _, err = list(port, { ca_file = hostless })
+    assert.are.equal("network", err.kind)
+    assert.matches("subject name", err.message)
+    stop()
+  end)
+
+  it("has no option that turns verification off", function()
+    assert.error_matches(function() cloudflare.new { api_token = "t", verify = false } end,
+      'unknown option "verify"')
+    assert.error_matches(function() cloudflare.new { api_token = "t", insecure = true } end,
+      'unknown option "insecure"')
+  end)
+end)
+
+describe("response bodies", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+
+  it("refuses a body over the cap as a decode error, without reading it all", function()
+    fake:reset()
+    fake:fault { oversize = 40 * 1024 * 1024 }
+    local c = fake:client { max_retries = 0 }
+    local res, err = c.cache.origin_cloud_regions.list { zone_id = ZONE }
+    assert.is_nil(res)
+    assert.are.equal("decode", err.kind)
+    assert.matches("response body larger than 33554432 bytes; refused", err.message)
+    c:close()
+  end)
+
+  it("takes max_body per client", function()
+    fake:reset()
+    fake:fault { oversize = 5000 }
+    local c = fake:client { max_retries = 0, max_body = 4096 }
+    local _, err = c.cache.origin_cloud_regions.list { zone_id = ZONE }
+    assert.matches("larger than 4096 bytes", err.message)
+    local res = assert(c.cache.origin_cloud_regions.list { zone_id = ZONE })
+    assert.are.equal(0, #res.value)
+    c:close()
+  end)
+end)
