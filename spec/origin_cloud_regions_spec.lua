@@ -283,6 +283,41 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       end
     end)
 
+    it("decode: an oversized body, refused unread, leaves every IP pending", function()
+      fake:fault { oversize = 40 * 1024 * 1024 }
+      local _, err, partial = call()
+      assert.are.equal("decode", err.kind)
+      assert.matches("larger than", err.message)
+      assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.pending)
+    end)
+
+    it("decode: absurd nesting, numbers for strings, items without an IP", function()
+      for _, body in ipairs {
+        string.rep("[", 5000) .. string.rep("]", 5000),
+        '{"success":true,"errors":[],"messages":[],"result":{"value":{"succeeded":[{"origin-ip":7}],"failed":[]}}}',
+        '{"success":true,"errors":[],"messages":[],"result":{"value":{"succeeded":[{"region":"x"}],"failed":[]}}}',
+        '{"success":true,"errors":[],"messages":[],"result":{"value":{"succeeded":"all","failed":[]}}}',
+      } do
+        fake:fault { body_override = body }
+        local res, err, partial = call()
+        assert.is_nil(res)
+        assert.are.equal("decode", err.kind)
+        assert.are.equal(0, #partial.value.succeeded)
+        assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.pending)
+      end
+    end)
+
+    it("api: 429 with Retry-After leaves every IP pending and says when to come back", function()
+      fake:fault { status = 429, errors = { { code = 971, message = "Please wait" } },
+        headers = { ["Retry-After"] = "42" } }
+      local _, err, partial = call()
+      assert.are.equal("api", err.kind)
+      assert.are.equal(429, err.status)
+      assert.are.equal(42, err.retry_after)
+      assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.pending)
+      assert.are.equal(4, #fake:zone(ZONE))
+    end)
+
     it("decode: a response that leaves out an IP sent keeps it pending", function()
       fake:fault { body_override = cjson.encode { success = true, errors = {}, messages = {},
         result = { id = "origin_public_cloud_region", editable = true, modified_on = cjson.null,
