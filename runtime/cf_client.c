@@ -16,6 +16,7 @@
 
 #include "cf_buf.h"
 #include "cf_http.h"
+#include "cf_interrupt.h"
 #include "cf_lua.h"
 #include "cf_response.h"
 
@@ -98,6 +99,8 @@ static int cf_client_request(lua_State *L)
     r.should_retry = h->should_retry;
     r.ratelimit = h->ratelimit;
     r.ratelimit_policy = h->ratelimit_policy;
+    if (r.outcome == CF_HTTP_INTERRUPTED)
+        cf_interrupt_consume(); /* reported as this request's result, not raised */
     return cf_response_push(L, &r);
 }
 
@@ -381,6 +384,13 @@ static int cf_core_journal_open(lua_State *L)
     return 1;
 }
 
+/* core.termination_requested() -> true once SIGTERM arrived: the job must wind down */
+static int cf_core_termination_requested(lua_State *L)
+{
+    lua_pushboolean(L, cf_termination_requested());
+    return 1;
+}
+
 /* core.file_mode(path) -> permission bits | nil, message (for the token file warning) */
 static int cf_core_file_mode(lua_State *L)
 {
@@ -409,6 +419,8 @@ int cf_open_core(lua_State *L)
                                           {"timestamp", cf_core_timestamp},
                                           {"journal_open", cf_core_journal_open},
                                           {"file_mode", cf_core_file_mode},
+                                          {"termination_requested",
+                                           cf_core_termination_requested},
                                           {NULL, NULL}};
 
     /* cf_response decodes with cjson; it finds decode and null in the registry */

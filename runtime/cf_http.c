@@ -2,6 +2,8 @@
  * Must not know about Lua, JSON or Cloudflare envelopes; it moves bytes and classifies failures. */
 #include "cf_http.h"
 
+#include "cf_interrupt.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,15 @@ static size_t on_send(char *p, size_t size, size_t n, void *ud)
     memcpy(p, h->send + h->send_off, len);
     h->send_off += len;
     return len;
+}
+
+/* Called by libcurl during a transfer: a non-zero return aborts it, so Ctrl-C or SIGTERM
+ * stops a slow request at once instead of after its timeout. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)ud, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return cf_interrupted() != 0 || cf_termination_requested();
 }
 
 /* Copies the value of header line p (length len) into dst if its name matches. */
@@ -119,6 +130,8 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg)
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, h);
     SET(CURLOPT_READFUNCTION, on_send);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_NOPROGRESS, 0L);
     SET(CURLOPT_READDATA, h);
     if (cfg->ca_file)
         SET(CURLOPT_CAINFO, cfg->ca_file);
@@ -170,11 +183,20 @@ enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char 
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
 
+    if (cf_interrupted() || cf_termination_requested()) { /* not even started */
+        snprintf(h->errbuf, sizeof h->errbuf, "interrupted by a signal before it was sent");
+        return CF_HTTP_INTERRUPTED;
+    }
     CURLcode rc = curl_easy_perform(c);
     h->send = NULL; /* never keep a pointer into Lua memory */
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
     if (rc == CURLE_OK)
         return CF_HTTP_DONE;
+    if (rc == CURLE_ABORTED_BY_CALLBACK && (cf_interrupted() || cf_termination_requested())) {
+        snprintf(h->errbuf, sizeof h->errbuf, "interrupted by a signal; the request may or "
+                                              "may not have been applied");
+        return CF_HTTP_INTERRUPTED;
+    }
     if (h->too_large)
         return CF_HTTP_TOO_LARGE;
     if (h->nomem)

@@ -13,7 +13,8 @@ enum cf_http_outcome {
     CF_HTTP_NETWORK,   /* connection failed, dropped or reset, TLS failure, truncated body */
     CF_HTTP_TIMEOUT,   /* connect or total timeout */
     CF_HTTP_TOO_LARGE, /* body exceeded max_body; the transfer was aborted */
-    CF_HTTP_NOMEM
+    CF_HTTP_NOMEM,
+    CF_HTTP_INTERRUPTED /* Ctrl-C or SIGTERM stopped it (see cf_interrupt.h) */
 };
 
 typedef struct cf_http_config {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cf_interrupt.h"
 #include "cf_lua.h"
 #include "cf_sandbox.h"
 
@@ -221,6 +222,7 @@ static int pmain(lua_State *L)
     }
 
     luaL_checkversion(L);
+    cf_interrupt_install(L);
     luaL_openlibs(L);
     cf_lua_preload(L);
     lua_gc(L, LUA_GCRESTART);

@@ -289,6 +289,9 @@ int cf_response_push(lua_State *L, const cf_response *r)
         return fail(L, r, "decode", r->status, 0, detail);
     case CF_HTTP_NOMEM:
         return luaL_error(L, "not enough memory for the response body");
+    case CF_HTTP_INTERRUPTED:
+        snprintf(detail, sizeof detail, "interrupted: %s", errmsg);
+        return fail(L, r, "interrupted", 0, 0, detail);
     case CF_HTTP_NETWORK:
     default:
         snprintf(detail, sizeof detail, "network error: %s", errmsg);

@@ -131,6 +131,10 @@ function Transport:send(method, path, body, opts, on_attempt)
     end
     if on_attempt then on_attempt(attempt, result, info) end
     if result ~= nil then return result, info, attempt end
+    if info.kind == "interrupted" and core.termination_requested() then
+      -- SIGTERM: the attempt is journaled; stop the script rather than let it go on
+      error("terminated by SIGTERM: " .. info.message, 0)
+    end
 
     local err = info
     if attempt > max_retries or not retryable(err) then return nil, err, attempt end
