@@ -384,6 +384,13 @@ static int cf_core_journal_open(lua_State *L)
     return 1;
 }
 
+/* core.isatty(fd) -> boolean (progress lines are for terminals only) */
+static int cf_core_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
 /* core.termination_requested() -> true once SIGTERM arrived: the job must wind down */
 static int cf_core_termination_requested(lua_State *L)
 {
@@ -419,6 +426,7 @@ int cf_open_core(lua_State *L)
                                           {"timestamp", cf_core_timestamp},
                                           {"journal_open", cf_core_journal_open},
                                           {"file_mode", cf_core_file_mode},
+                                          {"isatty", cf_core_isatty},
                                           {"termination_requested",
                                            cf_core_termination_requested},
                                           {NULL, NULL}};
@@ -460,6 +468,15 @@ int cf_open_core(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, core_funcs); /* stack: core */
+    /* counts across this state's API calls, read by the job runner (cf_main.c) */
+    lua_createtable(L, 0, 6);
+    static const char *const counters[] = {"succeeded", "failed",  "pending",
+                                           "requests",  "retries", "waits"};
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        lua_pushinteger(L, 0);
+        lua_setfield(L, -2, counters[i]);
+    }
+    lua_setfield(L, -2, "stats");
     lua_pushliteral(L, CF_VERSION);
     lua_setfield(L, -2, "version");
     lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);

@@ -10,7 +10,8 @@
 /* A signal handler can reach nothing else: these are the process's only mutable globals,
  * as in lua.c (globalL). */
 static volatile sig_atomic_t pending_signal;
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested; /* the signal that asked the process to stop */
+static volatile sig_atomic_t sigint_stops;   /* jobs: SIGINT stops like SIGTERM */
 static lua_State *volatile hooked_state;
 
 static void hook_stop(lua_State *L, lua_Debug *ar)
@@ -26,8 +27,8 @@ static void hook_stop(lua_State *L, lua_Debug *ar)
 static void on_signal(int sig)
 {
     pending_signal = sig;
-    if (sig == SIGTERM)
-        stop_requested = 1;
+    if (sig == SIGTERM || sigint_stops)
+        stop_requested = sig;
     lua_State *L = hooked_state;
     if (L)
         lua_sethook(L, hook_stop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
@@ -67,4 +68,9 @@ int cf_termination_requested(void)
 void cf_interrupt_reset_termination(void)
 {
     stop_requested = 0;
+}
+
+void cf_interrupt_sigint_stops(int on)
+{
+    sigint_stops = on;
 }

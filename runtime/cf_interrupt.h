@@ -14,9 +14,10 @@ int cf_interrupted(void);
 /* Takes the pending interrupt, disarming the Lua hook; returns the signal or 0. Used by a
  * request that was aborted by it, which reports it as its result instead of raising. */
 int cf_interrupt_consume(void);
-/* Signals received since start-up that asked the process to stop (SIGTERM, or SIGINT
- * outside the REPL): the scheduler stops after the current run. */
+/* The signal that asked the process to stop (SIGTERM; SIGINT too once
+ * cf_interrupt_sigint_stops(1) was called, as jobs do), or 0. */
 int cf_termination_requested(void);
 void cf_interrupt_reset_termination(void);
+void cf_interrupt_sigint_stops(int on);
 
 #endif

@@ -6,8 +6,13 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+/* The error a trapped os.exit raises: its address is the identity (see cf_lua_trap_exit). */
+static const char exit_sentinel = 0;
+
 static int msghandler(lua_State *L)
 {
+    if (lua_touserdata(L, 1) == &exit_sentinel)
+        return 1; /* not an error: let it through untouched */
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) { /* not a string: honour __tostring (cloudflare.Error has one) */
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -56,4 +61,39 @@ void cf_lua_preload(lua_State *L)
         lua_setfield(L, -2, m->name);
     }
     lua_pop(L, 1);
+}
+
+/* os.exit for runs that must not end the process (scheduled runs): records the status in
+ * the registry and unwinds with the sentinel. */
+static int trapped_exit(lua_State *L)
+{
+    int code;
+    if (lua_isboolean(L, 1))
+        code = lua_toboolean(L, 1) ? 0 : 1;
+    else
+        code = (int)luaL_optinteger(L, 1, 0);
+    lua_pushinteger(L, code);
+    lua_setfield(L, LUA_REGISTRYINDEX, "cfrun.exit_code");
+    lua_pushlightuserdata(L, (void *)&exit_sentinel);
+    return lua_error(L);
+}
+
+void cf_lua_trap_exit(lua_State *L)
+{
+    lua_getglobal(L, "os");
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, trapped_exit);
+        lua_setfield(L, -2, "exit");
+    }
+    lua_pop(L, 1);
+}
+
+int cf_lua_exit_code(lua_State *L, int idx, int *code)
+{
+    if (lua_touserdata(L, idx) != &exit_sentinel)
+        return 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, "cfrun.exit_code");
+    *code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return 1;
 }

@@ -13,6 +13,11 @@
  * into Lua goes through here. */
 int cf_pcall(lua_State *L, int nargs, int nres);
 
+/* Makes os.exit unwind instead of ending the process (each scheduled run is one state in a
+ * long-lived process); cf_lua_exit_code tells whether the error at idx is such an exit. */
+void cf_lua_trap_exit(lua_State *L);
+int cf_lua_exit_code(lua_State *L, int idx, int *code);
+
 /* Registers cjson, cloudflare.core, cloudflare.ip, cloudflare.json and the embedded Lua
  * modules. */
 void cf_lua_preload(lua_State *L);

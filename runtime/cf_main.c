@@ -11,7 +11,9 @@
 
 #include "cf_interrupt.h"
 #include "cf_lua.h"
+#include "cf_repl.h"
 #include "cf_sandbox.h"
+#include "cf_sched.h"
 
 #define EXIT_SCRIPT_ERROR 1
 #define EXIT_USAGE        2
@@ -27,6 +29,16 @@ static void print_usage(FILE *f)
             "\n"
             "  -e chunk        run the Lua chunk (repeatable, before the script)\n"
             "  -l name         require library 'name' into global 'name'\n"
+            "  -i              enter the interactive REPL after running the script\n"
+            "  --job           run the script once as a job: lock, JSON log line, job statuses\n"
+            "  --every DUR     run it every DUR (30s, 15m, 1h, 1h30m), each run in a fresh state\n"
+            "  --cron 'M H DOM MON DOW'  run it on a cron schedule (local time)\n"
+            "  --jitter DUR    wait a random time up to DUR before each scheduled run\n"
+            "  --max-failures N  stop a schedule after N consecutive failed runs\n"
+            "  --lock PATH     the job's lock file (default: derived from the script)\n"
+            "  --log-file PATH append the per-run JSON log lines there (default: stderr)\n"
+            "  --quiet         no progress line\n"
+            "  --json          print the values the script returns as JSON\n"
             "  --sandbox       start the built-in fake Cloudflare API on 127.0.0.1 and point\n"
             "                  the default client at it (zone in $CFRUN_SANDBOX_ZONE)\n"
             "  --fake-api ...  run only the fake Cloudflare API server (for tests and demos);\n"
@@ -39,7 +51,9 @@ static void print_usage(FILE *f)
             "Environment: CLOUDFLARE_API_TOKEN, or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY;\n"
             "CLOUDFLARE_BASE_URL (default https://api.cloudflare.com/client/v4).\n"
             "Exit status: 0 success, 1 uncaught script error, 2 usage error;\n"
-            "a script's own os.exit(n) wins.\n",
+            "with --job/--every/--cron, per run: 3 some IPs failed, 4 IPs pending after a\n"
+            "wire or API failure, 5 lock held, 130/143 SIGINT/SIGTERM.\n"
+            "A script's own os.exit(n) always wins.\n",
             progname);
 }
 
@@ -72,7 +86,70 @@ typedef struct cf_opts {
     int sandbox;
     int fake_api; /* index of --fake-api: the rest of argv is the server's */
     int version, help;
+    int interactive; /* -i */
+    int quiet, json;
+    cf_sched sched; /* with `scheduled` set: --job, --every or --cron */
+    int scheduled;
 } cf_opts;
+
+/* Options that take a value, so run_args can skip the value. */
+static const char *const value_options[] = {"--every", "--cron", "--jitter", "--max-failures",
+                                            "--lock", "--log-file", NULL};
+
+static int takes_value(const char *a)
+{
+    for (int i = 0; value_options[i]; i++)
+        if (strcmp(a, value_options[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int usage_error(const char *fmt, const char *what)
+{
+    fprintf(stderr, "%s: ", progname);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n%s", TRY_HELP);
+    return -1;
+}
+
+/* The scheduling options; returns 0, or -1 after a usage error. */
+static int schedule_option(cf_opts *o, const char *a, const char *v)
+{
+    char err[160];
+    if (!v)
+        return usage_error("'%s' needs a value", a);
+    if (strcmp(a, "--every") == 0) {
+        if (o->scheduled && o->sched.mode != CF_SCHED_EVERY)
+            return usage_error("%s: choose one of --job, --every and --cron", a);
+        o->sched.every = cf_duration_parse(v);
+        if (o->sched.every <= 0)
+            return usage_error("--every: bad duration '%s' (e.g. 30s, 15m, 1h, 1h30m)", v);
+        o->sched.mode = CF_SCHED_EVERY;
+        o->scheduled = 1;
+    } else if (strcmp(a, "--cron") == 0) {
+        if (o->scheduled && o->sched.mode != CF_SCHED_CRON)
+            return usage_error("%s: choose one of --job, --every and --cron", a);
+        if (cf_cron_parse(v, &o->sched.cron, err, sizeof err) != 0)
+            return usage_error("--cron: %s", err);
+        o->sched.mode = CF_SCHED_CRON;
+        o->scheduled = 1;
+    } else if (strcmp(a, "--jitter") == 0) {
+        o->sched.jitter = cf_duration_parse(v);
+        if (o->sched.jitter <= 0)
+            return usage_error("--jitter: bad duration '%s'", v);
+    } else if (strcmp(a, "--max-failures") == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 1000000)
+            return usage_error("--max-failures: expected a whole number >= 1, got '%s'", v);
+        o->sched.max_failures = (int)n;
+    } else if (strcmp(a, "--lock") == 0) {
+        o->sched.lock_path = v;
+    } else if (strcmp(a, "--log-file") == 0) {
+        o->sched.log_path = v;
+    }
+    return 0;
+}
 
 /* Returns 0, or -1 after printing a usage error. */
 static int collect_args(char **argv, cf_opts *o)
@@ -93,6 +170,21 @@ static int collect_args(char **argv, cf_opts *o)
         } else if (strcmp(a, "--fake-api") == 0) {
             o->fake_api = i;
             return 0;
+        } else if (strcmp(a, "-i") == 0) {
+            o->interactive = 1;
+        } else if (strcmp(a, "--quiet") == 0) {
+            o->quiet = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if (strcmp(a, "--job") == 0) {
+            if (o->scheduled && o->sched.mode != CF_SCHED_JOB)
+                return usage_error("%s: choose one of --job, --every and --cron", a);
+            o->sched.mode = CF_SCHED_JOB;
+            o->scheduled = 1;
+        } else if (takes_value(a)) {
+            if (schedule_option(o, a, argv[i + 1]) != 0)
+                return -1;
+            i++;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
             o->version = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -152,6 +244,10 @@ static int run_args(lua_State *L, char **argv, int upto)
 {
     for (int i = 1; i < upto; i++) {
         const char *a = argv[i];
+        if (takes_value(a)) {
+            i++;
+            continue;
+        }
         if (a[0] != '-' || (a[1] != 'e' && a[1] != 'l'))
             continue;
         const char *extra = a[2] ? a + 2 : argv[++i];
@@ -162,7 +258,27 @@ static int run_args(lua_State *L, char **argv, int upto)
     return LUA_OK;
 }
 
-static int run_script(lua_State *L, char **argv, int script, int argc)
+/* Prints the values between base and the top as JSON documents, one per line (--json). */
+static int print_json(lua_State *L, int base)
+{
+    int top = lua_gettop(L);
+    for (int i = base; i <= top; i++) {
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "cloudflare.json");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "encode");
+        lua_pushvalue(L, i);
+        if (cf_pcall(L, 1, 1) != LUA_OK)
+            return LUA_ERRRUN;
+        puts(lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
+    fflush(stdout);
+    return LUA_OK;
+}
+
+/* Runs the script; leaves an error object on the stack when it fails (not reported). */
+static int call_script(lua_State *L, char **argv, int script, int argc, int json)
 {
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
@@ -170,12 +286,23 @@ static int run_script(lua_State *L, char **argv, int script, int argc)
     int status = luaL_loadfile(L, fname);
     if (status == LUA_OK) {
         int n = argc - script - 1;
+        int base = lua_gettop(L);
         luaL_checkstack(L, n + 3, "too many arguments to script");
         for (int i = script + 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
-        status = cf_pcall(L, n, 0);
+        status = cf_pcall(L, n, json ? LUA_MULTRET : 0);
+        if (status == LUA_OK && json) {
+            status = print_json(L, base);
+            if (status == LUA_OK)
+                lua_settop(L, base - 1);
+        }
     }
-    return report(L, status);
+    return status;
+}
+
+static int run_script(lua_State *L, char **argv, int script, int argc, int json)
+{
+    return report(L, call_script(L, argv, script, argc, json));
 }
 
 static int run_fake_api(lua_State *L, char **argv, int first, int argc)
@@ -193,6 +320,126 @@ static int run_fake_api(lua_State *L, char **argv, int first, int argc)
         status = cf_pcall(L, 1, 0);
     }
     return report(L, status);
+}
+
+/* What every state running a script gets: libraries, modules, signal handling, `arg`,
+ * the `cloudflare` global and the output flags. Returns a Lua status (error reported). */
+static int setup_state(lua_State *L, const cf_opts *o, char **argv, int argc)
+{
+    luaL_checkversion(L);
+    cf_interrupt_install(L);
+    luaL_openlibs(L);
+    cf_lua_preload(L);
+    lua_gc(L, LUA_GCRESTART);
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    create_arg_table(L, argv, argc, o->script);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cloudflare.core");
+    if (report(L, cf_pcall(L, 1, 1)) != LUA_OK)
+        return LUA_ERRRUN;
+    lua_pushboolean(L, o->quiet);
+    lua_setfield(L, -2, "quiet");
+    lua_pop(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cloudflare");
+    if (report(L, cf_pcall(L, 1, 1)) != LUA_OK)
+        return LUA_ERRRUN;
+    lua_setglobal(L, "cloudflare");
+    return LUA_OK;
+}
+
+typedef struct run_ctx {
+    const cf_opts *o;
+    char **argv;
+    int argc;
+    cf_run_result *out;
+} run_ctx;
+
+static long long stat_field(lua_State *L, int idx, const char *name)
+{
+    lua_getfield(L, idx, name);
+    long long v = (long long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* One scheduled run, inside its own protected call on a fresh state. */
+static int prun(lua_State *L)
+{
+    run_ctx *rc = lua_touserdata(L, 1);
+    cf_run_result *out = rc->out;
+    if (setup_state(L, rc->o, rc->argv, rc->argc) != LUA_OK) {
+        out->status = CF_EXIT_SCRIPT;
+        out->outcome = "script_error";
+        snprintf(out->error, sizeof out->error, "the runtime failed to start");
+        return 0;
+    }
+    cf_lua_trap_exit(L);
+    int status = run_args(L, rc->argv, rc->o->script);
+    if (status == LUA_OK)
+        status = call_script(L, rc->argv, rc->o->script, rc->argc, rc->o->json);
+    int code, exited = status != LUA_OK && cf_lua_exit_code(L, -1, &code);
+
+    /* counts across the run's API calls (kept by the Lua layer in cloudflare.core.stats) */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cloudflare.core");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "stats");
+    if (lua_istable(L, -1)) {
+        int st = lua_gettop(L);
+        out->succeeded = stat_field(L, st, "succeeded");
+        out->failed = stat_field(L, st, "failed");
+        out->pending = stat_field(L, st, "pending");
+        out->requests = stat_field(L, st, "requests");
+        out->retries = stat_field(L, st, "retries");
+        out->waits = stat_field(L, st, "waits");
+    }
+    lua_pop(L, 2);
+
+    int sig = cf_termination_requested();
+    if (exited) {
+        out->status = code; /* the script's own os.exit wins */
+        out->outcome = code == 0 ? "success" : "script_error";
+    } else if (sig) {
+        out->status = 128 + sig;
+        out->outcome = "interrupted";
+    } else if (status != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        snprintf(out->error, sizeof out->error, "%s", msg ? msg : "(error object)");
+        message(out->error);
+        out->status = CF_EXIT_SCRIPT;
+        out->outcome = "script_error";
+    } else if (out->pending > 0) {
+        out->status = CF_EXIT_PENDING;
+        out->outcome = "pending";
+    } else if (out->failed > 0) {
+        out->status = CF_EXIT_FAILED_IPS;
+        out->outcome = "failed_ips";
+    }
+    return 0;
+}
+
+static void run_scheduled(void *ctx, cf_run_result *out)
+{
+    run_ctx *rc = ctx;
+    rc->out = out;
+    lua_State *L = luaL_newstate();
+    if (L == NULL) {
+        out->status = CF_EXIT_SCRIPT;
+        out->outcome = "script_error";
+        snprintf(out->error, sizeof out->error, "not enough memory for a Lua state");
+        return;
+    }
+    lua_gc(L, LUA_GCSTOP);
+    lua_pushcfunction(L, prun);
+    lua_pushlightuserdata(L, rc);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        out->status = CF_EXIT_SCRIPT;
+        out->outcome = "script_error";
+        snprintf(out->error, sizeof out->error, "%s",
+                 lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object)");
+    }
+    lua_close(L);
 }
 
 /* Everything runs inside one protected call, so even start-up failures are reported. */
@@ -215,48 +462,55 @@ static int pmain(lua_State *L)
         lua_pushinteger(L, 0);
         return 1;
     }
-    if (o.fake_api && o.sandbox) {
-        message("--sandbox and --fake-api cannot be combined");
+    if (o.fake_api && (o.sandbox || o.scheduled)) {
+        message("--fake-api cannot be combined with --sandbox or scheduling options");
+        lua_pushinteger(L, EXIT_USAGE);
+        return 1;
+    }
+    if (o.scheduled && (!o.script || strcmp(argv[o.script], "-") == 0 || o.interactive)) {
+        message("--job, --every and --cron need a script file (and no -i)");
+        lua_pushinteger(L, EXIT_USAGE);
+        return 1;
+    }
+    if (!o.scheduled && (o.sched.jitter > 0 || o.sched.max_failures || o.sched.lock_path ||
+                         o.sched.log_path)) {
+        message("--jitter, --max-failures, --lock and --log-file go with --job, --every or --cron");
         lua_pushinteger(L, EXIT_USAGE);
         return 1;
     }
 
-    luaL_checkversion(L);
-    cf_interrupt_install(L);
-    luaL_openlibs(L);
-    cf_lua_preload(L);
-    lua_gc(L, LUA_GCRESTART);
-    lua_gc(L, LUA_GCGEN, 0, 0);
-
     if (o.fake_api) {
+        luaL_checkversion(L);
+        luaL_openlibs(L);
+        cf_lua_preload(L);
+        lua_gc(L, LUA_GCRESTART);
         int status = run_fake_api(L, argv, o.fake_api + 1, argc);
         lua_pushinteger(L, status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR);
         return 1;
     }
 
-    create_arg_table(L, argv, argc, o.script);
     if (o.sandbox) /* stack: sandbox handle, closed by lua_close at the latest */
         cf_sandbox_start(L);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cloudflare");
-    if (report(L, cf_pcall(L, 1, 1)) != LUA_OK) {
+    if (o.scheduled) { /* each run gets a fresh state; this one only holds the sandbox */
+        run_ctx rc = {&o, argv, argc, NULL};
+        o.sched.script_path = argv[o.script];
+        lua_pushinteger(L, cf_sched_run(&o.sched, run_scheduled, &rc));
+        return 1;
+    }
+    if (setup_state(L, &o, argv, argc) != LUA_OK) {
         lua_pushinteger(L, EXIT_SCRIPT_ERROR);
         return 1;
     }
-    lua_setglobal(L, "cloudflare");
 
     int status = run_args(L, argv, o.script ? o.script : argc);
     if (status == LUA_OK && o.script)
-        status = run_script(L, argv, o.script, argc);
-    else if (status == LUA_OK && !o.has_e) {
-        if (isatty(STDIN_FILENO)) {
-            message("no script given; the interactive REPL is not available yet "
-                    "(see 'cfrun --help')");
-            lua_pushinteger(L, EXIT_USAGE);
-            return 1;
-        }
-        status = do_chunk(L, luaL_loadfile(L, NULL));
+        status = run_script(L, argv, o.script, argc, o.json);
+    if (o.interactive || (!o.script && !o.has_e && isatty(STDIN_FILENO))) {
+        lua_pushinteger(L, cf_repl(L)); /* as lua.c: -i runs the REPL after the script */
+        return 1;
     }
+    if (status == LUA_OK && !o.script && !o.has_e)
+        status = do_chunk(L, luaL_loadfile(L, NULL));
     lua_pushinteger(L, status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR);
     return 1;
 }

@@ -10,6 +10,7 @@ local core = require "cloudflare.core"
 local ip = require "cloudflare.ip"
 local json = require "cloudflare.json"
 local journal = require "cloudflare.journal"
+local progress = require "cloudflare.progress"
 local util = require "cloudflare.util"
 
 local canonical = ip.canonical
@@ -293,9 +294,18 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
   return problem
 end
 
+-- Adds a call's outcome to the state's counters (the job log line and exit status use them).
+local function count(succeeded, failed, pending)
+  local st = core.stats
+  st.succeeded, st.failed, st.pending = st.succeeded + succeeded, st.failed + failed,
+    st.pending + pending
+end
+
 local function finish(res, ledger, err)
   in_input_order(res.value.succeeded, ledger.ranks)
   in_input_order(res.value.failed, ledger.ranks)
+  if ledger.progress then ledger.progress:done() end
+  if not res.dry_run then count(#res.value.succeeded, #res.value.failed, #res.value.pending) end
   if err then return nil, err, res end
   return res
 end
@@ -305,6 +315,9 @@ end
 -- batch's intent is on disk before it is sent, and every attempt's outcome after it.
 local function run_batches(ctx, method, path, order, body_of, res, ledger, run)
   local w = run.writer
+  if #order > BATCH_SIZE then
+    ledger.progress = progress.start(run.name or method, #order, ctx.transport)
+  end
   for first = 1, #order, BATCH_SIZE do
     local last = math.min(first + BATCH_SIZE - 1, #order)
     local sent = table.move(order, first, last, 1, {})
@@ -339,12 +352,25 @@ local function run_batches(ctx, method, path, order, body_of, res, ledger, run)
       append_pending(res, order, last + 1)
       return finish(res, ledger, err)
     end
+    if ledger.progress then ledger.progress:update(last, res.requests) end
   end
   return finish(res, ledger)
 end
 
 ---------------------------------------------------------------------------------------------
 -- the operations
+
+-- Counts a single-item change: a definitive refusal failed, anything else unknown.
+local function count_single(res, err)
+  if res then
+    count(1, 0, 0)
+  elseif err.kind == "api" and err.status and err.status < 500 and err.status ~= 429 then
+    count(0, 1, 0)
+  else
+    count(0, 0, 1)
+  end
+  return res, err
+end
 
 local ops = {}
 
@@ -368,12 +394,13 @@ function ops.create(ctx, args)
   local zone_id = check_zone_id("create", args.zone_id, 2)
   local c = check_mapping_args("create", args, 2)
   local body = json.encode { ip = c, region = args.region, vendor = args.vendor }
-  return call(ctx, "POST", zone_path(zone_id), body, one_mapping, call_options("create", args, 2))
+  return count_single(call(ctx, "POST", zone_path(zone_id), body, one_mapping,
+    call_options("create", args, 2)))
 end
 
 -- A single-item change, journaled like a batch of one when a journal is set.
 local function single(ctx, fname, zone_id, c, method, path, body, shape, opts, known, path_j)
-  if not path_j then return call(ctx, method, path, body, shape, opts) end
+  if not path_j then return count_single(call(ctx, method, path, body, shape, opts)) end
   local w, jerr = journal.open(path_j, fname, zone_id)
   local ok = w and w:write { phase = "intent", batch = 1, items = journal.items({ c }, known) }
   if not ok then return nil, core.error { kind = "journal", message = jerr or "journal write failed" } end
@@ -385,7 +412,7 @@ local function single(ctx, fname, zone_id, c, method, path, body, shape, opts, k
     w:write(journal.outcome(1, res.requests, res, {},
       { succeeded = { { origin_ip = c, region = m.region, vendor = m.vendor } }, failed = {} }))
   end
-  return res, err
+  return count_single(res, err)
 end
 
 function ops.edit(ctx, args)
@@ -513,7 +540,7 @@ function ops.bulk_delete(ctx, args)
   if dry_run and #order > 0 then return dry_run_delete(ctx, zone_id, order, res, ledger, opts) end
   if dry_run then res.dry_run = true end
 
-  local run = { opts = opts }
+  local run = { opts = opts, name = fname }
   if path_j and #order > 0 then
     -- the journal needs each mapping's vendor and region before it goes: list the zone once
     local current, err = current_mappings(ctx, zone_id, opts)
@@ -579,7 +606,7 @@ function ops.bulk_edit(ctx, args)
       input_of[c], rank_of[c] = given, i
     end
   end
-  local run = { opts = opts }
+  local run = { opts = opts, name = fname }
   if path_j and #order > 0 then
     local jerr
     run.writer, jerr = journal.open(path_j, fname, zone_id)

@@ -40,6 +40,7 @@ function Transport:wait(secs, reason)
   if secs <= 0 then return end
   self.stats.waits = self.stats.waits + 1
   self.stats.waited = self.stats.waited + secs
+  core.stats.waits = core.stats.waits + 1
   self:log("waiting %.2f s: %s", secs, reason)
   if self.on_wait then self.on_wait(secs, reason) end
   sleep(secs)
@@ -119,6 +120,7 @@ function Transport:send(method, path, body, opts, on_attempt)
     self:pace()
     self:record_send()
     self.stats.requests = self.stats.requests + 1
+    core.stats.requests = core.stats.requests + 1
     local started = now()
     local result, info = self.client:request(method, path, body, req_opts)
     local hints = info
@@ -152,6 +154,7 @@ function Transport:send(method, path, body, opts, on_attempt)
       delay = math.min(0.5 * 2 ^ (attempt - 1), 8) * (1 - 0.25 * math.random())
     end
     self.stats.retries = self.stats.retries + 1
+    core.stats.retries = core.stats.retries + 1
     self:log("retrying %s %s in %.2f s after %s (attempt %d of %d)", method, path, delay,
       err.message, attempt + 1, max_retries + 1)
     self:wait(delay, "retry backoff after " .. (err.status and ("HTTP " .. err.status) or err.kind))

@@ -1,0 +1,51 @@
+-- cloudflare.progress: the one-line progress display of calls that send several requests:
+-- IPs done / total, requests, rate, ETA, and "waiting for rate limit" while pacing. Only
+-- on a terminal (stderr) and never with --quiet; otherwise every method is a no-op.
+local core = require "cloudflare.core"
+
+local M = {}
+
+local Progress = {}
+Progress.__index = Progress
+
+local silent = setmetatable({}, { __index = function() return function() end end })
+
+--- progress.start(name, total, transport) -> a progress line, or a silent stand-in.
+function M.start(name, total, transport)
+  if core.quiet or not core.isatty(2) then return silent end
+  local p = setmetatable({ name = name, total = total, t0 = core.now(), done_n = 0,
+    requests = 0, transport = transport }, Progress)
+  -- pacing announces itself through the transport's wait hook
+  p.previous_hook = transport.on_wait
+  transport.on_wait = function(secs, reason)
+    p:draw(string.format("waiting %.1f s for rate limit", secs))
+    if p.previous_hook then p.previous_hook(secs, reason) end
+  end
+  p:draw()
+  return p
+end
+
+function Progress:draw(note)
+  local elapsed = core.now() - self.t0
+  local rate = elapsed > 0 and self.requests / elapsed or 0
+  local eta = ""
+  if self.done_n > 0 and self.done_n < self.total then
+    eta = string.format(", ETA %.0f s", elapsed / self.done_n * (self.total - self.done_n))
+  end
+  io.stderr:write(string.format("\r\27[Kcfrun: %s %d/%d IPs, %d requests, %.1f req/s%s%s",
+    self.name, self.done_n, self.total, self.requests, rate, eta, note and (", " .. note) or ""))
+  io.stderr:flush()
+end
+
+function Progress:update(done_n, requests)
+  self.done_n, self.requests = done_n, requests
+  self:draw()
+end
+
+function Progress:done()
+  self.transport.on_wait = self.previous_hook
+  io.stderr:write("\r\27[K")
+  io.stderr:flush()
+end
+
+return M

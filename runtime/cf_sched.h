@@ -1,0 +1,43 @@
+/* cf_sched: running a script as a job: once (--job), every DURATION (--every) or on a cron
+ * schedule (--cron), under a lock, with one JSON log line per run and signal handling. */
+#ifndef CF_SCHED_H
+#define CF_SCHED_H
+
+#include "cf_cron.h"
+
+/* Exit statuses of a job run (documented in README and cfrun.1). */
+enum {
+    CF_EXIT_OK = 0,
+    CF_EXIT_SCRIPT = 1,
+    CF_EXIT_USAGE = 2,
+    CF_EXIT_FAILED_IPS = 3,
+    CF_EXIT_PENDING = 4,
+    CF_EXIT_LOCKED = 5
+};
+
+typedef struct cf_run_result {
+    int status;
+    const char *outcome; /* success, failed_ips, pending, script_error, interrupted */
+    long long succeeded, failed, pending, requests, retries, waits;
+    char error[512]; /* the script's error message, when it raised */
+} cf_run_result;
+
+/* Runs the script once in a fresh Lua state and fills *out. */
+typedef void (*cf_run_fn)(void *ctx, cf_run_result *out);
+
+typedef enum { CF_SCHED_JOB, CF_SCHED_EVERY, CF_SCHED_CRON } cf_sched_mode;
+
+typedef struct cf_sched {
+    cf_sched_mode mode;
+    double every, jitter; /* seconds */
+    cf_cron cron;
+    int max_failures;        /* 0: never stop */
+    const char *lock_path;   /* NULL: derived from script_path */
+    const char *log_path;    /* NULL: stderr */
+    const char *script_path; /* names the job in logs and the default lock */
+} cf_sched;
+
+/* Takes the lock, then runs as configured; returns the process's exit status. */
+int cf_sched_run(const cf_sched *s, cf_run_fn run, void *ctx);
+
+#endif
