@@ -77,6 +77,8 @@ static int field(const char *s, size_t len, int lo, int hi, const char *const *n
     buf[len] = '\0';
     *bits = 0;
     *any = strcmp(buf, "*") == 0;
+    if (buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,")) /* strtok would skip these */
+        return -1;
     for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
         const char *p = item;
         int a, b, step = 1;

@@ -72,6 +72,9 @@ static void message(const char *msg)
 /* Reports a failed status with the message on the stack; returns the status. */
 static int report(lua_State *L, int status)
 {
+    int code;
+    if (status != LUA_OK && cf_lua_exit_code(L, -1, &code))
+        return status; /* a trapped os.exit: not an error; the runner reads it */
     if (status != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         message(msg ? msg : "(error object is not a string)");

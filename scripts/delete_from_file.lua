@@ -14,8 +14,8 @@
 -- undo), failed (with the reason) or pending. In table format a count line follows. Lines that
 -- are not IP addresses are reported on stderr as FILE:LINE: ...
 --
--- Exit status: 0 every IP was deleted, 1 some IPs failed (e.g. they had no mapping), 2 usage
--- error, unreadable file or invalid lines, 3 a request failed: what was deleted is printed
+-- Exit status: 0 every IP was deleted, 3 some IPs failed (e.g. they had no mapping), 2 usage
+-- error, unreadable file or invalid lines, 4 a request failed: what was deleted is printed
 -- first, then the error and the IPs left pending (not known whether deleted) on stderr.
 
 local cli, report = cloudflare.cli, cloudflare.report

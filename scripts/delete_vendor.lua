@@ -17,8 +17,8 @@
 -- undo; under --dry-run, would be deleted), failed (with the reason) or pending. In table
 -- format a count line follows. Notes (what was selected, dry run) go to stderr.
 --
--- Exit status: 0 everything selected was deleted (or nothing matched), 1 some IPs failed,
--- 2 usage error (also an unknown vendor, a bad pattern or CIDR), 3 a request failed: what was
+-- Exit status: 0 everything selected was deleted (or nothing matched), 3 some IPs failed,
+-- 2 usage error (also an unknown vendor, a bad pattern or CIDR), 4 a request failed: what was
 -- deleted is printed first, then the error and the IPs left pending on stderr.
 
 local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select

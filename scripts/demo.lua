@@ -5,7 +5,7 @@
 --
 -- With no IPs given it deletes three of the sandbox's sample mappings, one address that has
 -- no mapping and one string that is not an address. Exits 0 once every IP has an answer
--- (deleted or failed), 1 when a request failed and some IPs are left pending.
+-- (deleted or failed), 4 when a request failed and some IPs are left pending.
 
 local zone = os.getenv("CFRUN_SANDBOX_ZONE") or os.getenv("ZONE")
   or error("set ZONE to the zone id")
@@ -29,7 +29,7 @@ for _, ip in ipairs(out.value.pending) do
 end
 if not res then
   io.stderr:write("demo: ", tostring(err), "\n")
-  os.exit(1)
+  os.exit(4)
 end
 print(string.format("%d deleted, %d failed, %d request(s)", #res.value.succeeded,
   #res.value.failed, res.requests))

@@ -20,8 +20,8 @@
 -- failed (with the reason; IPs refused before sending come last) or pending. In table format
 -- a count line follows.
 --
--- Exit status: 0 every IP was moved, 1 some IPs failed, 2 usage error (also invalid lines in
--- FILE), 3 a request failed: what was changed is printed first, then the error and the IPs
+-- Exit status: 0 every IP was moved, 3 some IPs failed, 2 usage error (also invalid lines in
+-- FILE), 4 a request failed: what was changed is printed first, then the error and the IPs
 -- left pending (not known whether changed) on stderr.
 
 local cli, report, json = cloudflare.cli, cloudflare.report, cloudflare.json

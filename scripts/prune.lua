@@ -17,9 +17,9 @@
 -- undo; under --dry-run, would be deleted), failed (with the reason) or pending. In table
 -- format a count line follows. Notes and refusals go to stderr.
 --
--- Exit status: 0 pruned (or nothing to prune, or an empty zone), 1 some IPs failed, 2 usage
+-- Exit status: 0 pruned (or nothing to prune, or an empty zone), 3 some IPs failed, 2 usage
 -- error or refusal (invalid inventory lines, more than --max-share), nothing deleted,
--- 3 a request failed: what was deleted is printed first, then the error and the IPs left
+-- 4 a request failed: what was deleted is printed first, then the error and the IPs left
 -- pending on stderr.
 
 local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select

@@ -9,7 +9,7 @@
 --
 -- Output: the rows; in table format a total line follows. Changes nothing.
 --
--- Exit status: 0 done, 2 usage error, 3 the listing failed (the error on stderr).
+-- Exit status: 0 done, 2 usage error, 4 the listing failed (the error on stderr).
 
 local cli, report = cloudflare.cli, cloudflare.report
 

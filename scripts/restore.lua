@@ -13,7 +13,7 @@
 --
 -- Output: one row per mapping re-created (succeeded) or not (failed, with the reason); in
 -- table format a count line follows. Exit status: 0 all restored (or nothing to restore),
--- 1 some could not be restored, 2 usage error, 3 a request failed (the rest pending).
+-- 1 some could not be restored, 2 usage error, 4 a request failed (the rest pending).
 
 local cli, report = cloudflare.cli, cloudflare.report
 

@@ -139,6 +139,15 @@ function H.run(args, opts)
   return slurp(out), slurp(err), code
 end
 
+--- Whether process `pid` is still running. A process that exited but was not reaped yet
+--- (a zombie: in some sandboxes PID 1 reaps slowly) counts as gone.
+function H.alive(pid)
+  local p = io.popen("ps -o stat= -p " .. tonumber(pid) .. " 2>/dev/null")
+  local stat = p:read("l")
+  p:close()
+  return stat ~= nil and not stat:find("Z", 1, true)
+end
+
 --- Writes text to a fresh temporary file and returns its path.
 function H.tempfile(text)
   local p = os.tmpname()

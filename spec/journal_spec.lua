@@ -166,6 +166,26 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
     ]])
     local ipfile = H.tempfile(table.concat(ips, "\n") .. "\n")
     math.randomseed(os.time())
+    local function launch(journal, pidfile)
+      local env = string.format("ZONE=%s IPS=%s CFRUN_JOURNAL=%s CLOUDFLARE_BASE_URL=%s CLOUDFLARE_API_TOKEN=%s",
+        ZONE, ipfile, journal, fake.base_url, H.TOKEN)
+      os.execute(string.format("env %s %s %s >/dev/null 2>&1 & echo $! > %s", env, H.shell_quote(H.CFRUN),
+        script, pidfile))
+      local f = assert(io.open(pidfile))
+      local pid = f:read("l")
+      f:close()
+      return pid
+    end
+    -- how long the whole job takes here, so the kills can land anywhere inside it
+    fake:set_zone(ZONE, all)
+    fake:options { latency = 0.02 }
+    local t0 = socket.gettime()
+    local probe_journal = os.tmpname()
+    local probe_pid = launch(probe_journal, os.tmpname())
+    while H.alive(probe_pid) do socket.sleep(0.005) end
+    local duration = socket.gettime() - t0
+    assert.are.equal(0, #fake:zone(ZONE), "the uninterrupted job must delete everything")
+    os.remove(probe_journal)
     local killed_mid = 0
     for round = 1, 12 do
       fake:reset()
@@ -175,17 +195,11 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
       local journal = os.tmpname()
       os.remove(journal)
       local pidfile = os.tmpname()
-      local env = string.format("ZONE=%s IPS=%s CFRUN_JOURNAL=%s CLOUDFLARE_BASE_URL=%s CLOUDFLARE_API_TOKEN=%s",
-        ZONE, ipfile, journal, fake.base_url, H.TOKEN)
-      os.execute(string.format("env %s %s %s >/dev/null 2>&1 & echo $! > %s", env, H.shell_quote(H.CFRUN),
-        script, pidfile))
-      local f = assert(io.open(pidfile))
-      local pid = f:read("l")
-      f:close()
-      -- anywhere from before the listing to after the last batch (11 responses of >= 20 ms)
-      socket.sleep(math.random() * 0.32)
+      local pid = launch(journal, pidfile)
+      -- anywhere from before the listing to the end of the last batch
+      socket.sleep(math.random() * duration)
       os.execute("kill -9 " .. pid .. " 2>/dev/null")
-      while os.execute("kill -0 " .. pid .. " 2>/dev/null") do socket.sleep(0.01) end
+      while H.alive(pid) do socket.sleep(0.01) end
       fake:options { latency = 0 }
       local left = #fake:zone(ZONE)
       if left > 0 and left < 1000 then killed_mid = killed_mid + 1 end

@@ -124,11 +124,11 @@ describe("every script", function()
 end)
 
 describe("scripts/delete_from_file.lua", function()
-  it("deletes the IPs of a file, reports each, and exits 1 when one had no mapping", function()
+  it("deletes the IPs of a file, reports each, and exits 3 when one had no mapping", function()
     local path = H.tempfile("# decommissioned\n192.0.2.1\n\n2001:DB8::1  # db01\n198.51.100.99\n")
     local out, err, code = run("delete_from_file.lua", { path })
     os.remove(path)
-    assert.are.equal(1, code, err)
+    assert.are.equal(3, code, err)
     assert.are.same({
       "status     origin_ip      vendor  region       error              input",
       "---------  -------------  ------  -----------  -----------------  -------------",
@@ -190,7 +190,7 @@ describe("scripts/delete_from_file.lua", function()
     assert.are.equal("delete_from_file.lua: expected one FILE, got 2", lines(err)[1])
   end)
 
-  it("on a failed batch, reports what was deleted before the failure, then exits 3 with the rest pending",
+  it("on a failed batch, reports what was deleted before the failure, then exits 4 with the rest pending",
     function()
       local many, ips = {}, {}
       for i = 1, 150 do
@@ -200,7 +200,7 @@ describe("scripts/delete_from_file.lua", function()
       fake:set_zone(ZONE, many)
       fault("DELETE", { skip = 1 }) -- the second batch of 100 fails
       local out, err, code = run("delete_from_file.lua", { "--format", "jsonl" }, table.concat(ips, "\n"))
-      assert.are.equal(3, code, err)
+      assert.are.equal(4, code, err)
       local status = {}
       for _, l in ipairs(lines(out)) do
         local row = cjson.decode(l)
@@ -220,7 +220,7 @@ describe("scripts/delete_from_file.lua", function()
 
   it("works in the sandbox as its header shows", function()
     local out, err, code = sandbox("delete_from_file.lua", {}, "192.0.2.1\n198.51.100.99\n")
-    assert.are.equal(1, code, err)
+    assert.are.equal(3, code, err)
     assert.are.same({
       "status     origin_ip      vendor  region     error              input",
       "---------  -------------  ------  ---------  -----------------  -------------",
@@ -306,10 +306,10 @@ describe("scripts/delete_vendor.lua", function()
     assert.are.same({}, calls())
   end)
 
-  it("exits 3 when the listing fails", function()
+  it("exits 4 when the listing fails", function()
     fault("GET")
     local out, err, code = run("delete_vendor.lua", { "aws" })
-    assert.are.equal(3, code)
+    assert.are.equal(4, code)
     assert.are.equal("", out)
     assert.are.equal("delete_vendor.lua: HTTP 500: [1141] " .. INTERNAL .. "\n", err)
     assert.are.same(seed_state(), state())
@@ -411,10 +411,10 @@ describe("scripts/prune.lua", function()
     assert.are.same(seed_state(), state())
   end)
 
-  it("exits 3 with the IPs pending when the DELETE fails", function()
+  it("exits 4 with the IPs pending when the DELETE fails", function()
     fault("DELETE")
     local out, err, code = run("prune.lua", { "-" }, KEEP)
-    assert.are.equal(3, code)
+    assert.are.equal(4, code)
     assert.are.same({
       "status   origin_ip    vendor  region  error  input",
       "-------  -----------  ------  ------  -----  -----",
@@ -475,10 +475,10 @@ describe("scripts/report.lua", function()
     assert.are.equal("[]\n", out)
   end)
 
-  it("exits 3 when the listing fails", function()
+  it("exits 4 when the listing fails", function()
     fault("GET", { status = 503, errors = { { code = 1141, message = "try later" } } })
     local out, err, code = run("report.lua")
-    assert.are.equal(3, code)
+    assert.are.equal(4, code)
     assert.are.equal("", out)
     assert.are.equal("report.lua: HTTP 503: [1141] try later\n", err)
   end)
@@ -508,7 +508,7 @@ describe("scripts/move_region.lua", function()
   it("moves IPs keeping their vendor; an IP with no mapping fails without being sent", function()
     local out, err, code = run("move_region.lua", { "--region", "us-west-2", "192.0.2.1", "192.0.2.2",
       "203.0.113.99", "192.0.2.1" })
-    assert.are.equal(1, code, err)
+    assert.are.equal(3, code, err)
     assert.are.same({
       "status     origin_ip     vendor  region     error                                             input",
       "---------  ------------  ------  ---------  ------------------------------------------------  ------------",
@@ -538,7 +538,7 @@ describe("scripts/move_region.lua", function()
   it("--dry-run checks against the supported regions and sends no PATCH", function()
     local out, err, code = run("move_region.lua", { "--dry-run", "--region", "us-west-2", "--format", "csv",
       "192.0.2.1", "2001:db8::2", "nope", "203.0.113.99" })
-    assert.are.equal(1, code, err)
+    assert.are.equal(3, code, err)
     assert.are.equal("status,origin_ip,vendor,region,error,input\r\n"
       .. "succeeded,192.0.2.1,aws,us-west-2,,192.0.2.1\r\n"
       .. "failed,2001:db8::2,,,unsupported region,2001:db8::2\r\n"
@@ -574,11 +574,11 @@ describe("scripts/move_region.lua", function()
     assert.are.same({ "GET /", "PATCH /batch" }, calls())
   end)
 
-  it("exits 3 with the IPs pending when the PATCH fails", function()
+  it("exits 4 with the IPs pending when the PATCH fails", function()
     fault("PATCH")
     local out, err, code = run("move_region.lua", { "--region", "us-west-2", "--format", "jsonl",
       "192.0.2.1", "203.0.113.99" })
-    assert.are.equal(3, code)
+    assert.are.equal(4, code)
     assert.are.same({ '{"error":"no mapping to move (pass --vendor to create one)","input":"203.0.113.99",'
         .. '"origin_ip":"203.0.113.99","status":"failed"}',
       '{"origin_ip":"192.0.2.1","status":"pending"}' }, lines(out))

@@ -3,8 +3,9 @@
 -- usage errors that exit with status 2 like cfrun's own. Must not touch the API.
 local M = {}
 
--- Exit statuses the example scripts share (documented in each script's header).
-M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_PENDING = 0, 1, 2, 3
+-- Exit statuses the example scripts share (documented in each script's header); the same
+-- numbers as `cfrun --job`'s, so a scheduler reads a script's status and a job's alike.
+M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_PENDING = 0, 3, 2, 4
 
 --- The output formats of cloudflare.report, as a choice for cli.parse: { format = cli.FORMATS }.
 M.FORMATS = { "table", "json", "jsonl", "csv" }
@@ -99,7 +100,7 @@ function M.zone(opts, usage)
   return z
 end
 
---- cli.fail(err): report a wire failure (and what stayed pending) and exit with EXIT_PENDING.
+--- cli.fail(err, partial): report a wire failure (and what stayed pending); exit EXIT_PENDING.
 function M.fail(err, partial)
   local name = M.name()
   io.stderr:write(name, ": ", tostring(err), "\n")
