@@ -508,7 +508,7 @@ static int pmain(lua_State *L)
     int status = run_args(L, argv, o.script ? o.script : argc);
     if (status == LUA_OK && o.script)
         status = run_script(L, argv, o.script, argc, o.json);
-    if (o.interactive || (!o.script && !o.has_e && isatty(STDIN_FILENO))) {
+    if (status == LUA_OK && (o.interactive || (!o.script && !o.has_e && isatty(STDIN_FILENO)))) {
         lua_pushinteger(L, cf_repl(L)); /* as lua.c: -i runs the REPL after the script */
         return 1;
     }
