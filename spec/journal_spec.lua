@@ -126,6 +126,7 @@ describe("the journal", function()
     for i, m in ipairs(mappings(120)) do ips[i] = m[1] end
     assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips, journal = path })
     assert.are.equal(30, #fake:zone(ZONE))
+    socket.sleep(0.01) -- journal times have millisecond resolution
     local later = require("cloudflare.core").timestamp()
     local none = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, since = later, client = client })
     assert.are.equal(0, none.requests)
