@@ -29,12 +29,7 @@ local format = opts.format or "table"
 if #args > 1 then cli.die("expected one FILE, got " .. #args, USAGE) end
 
 local source = args[1] or "-"
-local ips, bad = cloudflare.iplist.read(source)
-if not ips then cli.die(bad) end -- bad is the message of io.open or read
-for _, b in ipairs(bad) do
-  io.stderr:write(string.format("%s:%d: %q is not an IP address\n", source == "-" and "stdin" or source,
-    b.line, b.text))
-end
+local ips, bad = cli.read_ips(source)
 if #bad > 0 and not opts["skip-invalid"] then
   cli.die(#bad .. " invalid line(s), nothing was deleted (fix them or pass --skip-invalid)")
 end

@@ -42,12 +42,7 @@ end
 if opts.file then
   if #ips > 0 then cli.die("give IPs or --file, not both", USAGE) end
   local bad
-  ips, bad = cloudflare.iplist.read(opts.file)
-  if not ips then cli.die(bad) end -- bad is the message of io.open or read
-  for _, b in ipairs(bad) do
-    io.stderr:write(string.format("%s:%d: %q is not an IP address\n", opts.file == "-" and "stdin" or opts.file,
-      b.line, b.text))
-  end
+  ips, bad = cli.read_ips(opts.file)
   if #bad > 0 then cli.die(#bad .. " invalid line(s), nothing was changed") end
 end
 if #ips == 0 then cli.die("no IPs given", USAGE) end

@@ -37,12 +37,7 @@ if not (max_share >= 0 and max_share <= 1) then cli.die("--max-share must be bet
 if #args ~= 1 then cli.die("expected one INVENTORY file", USAGE) end
 
 local inventory = args[1]
-local keep, bad = cloudflare.iplist.read(inventory)
-if not keep then cli.die(bad) end -- bad is the message of io.open or read
-for _, b in ipairs(bad) do
-  io.stderr:write(string.format("%s:%d: %q is not an IP address\n", inventory == "-" and "stdin" or inventory,
-    b.line, b.text))
-end
+local keep, bad = cli.read_ips(inventory)
 if #bad > 0 and not opts.force then
   cli.die(#bad .. " invalid line(s) in the inventory: refusing to prune, nothing was deleted"
     .. " (the hosts on those lines would lose their mappings); fix them or pass --force")

@@ -68,6 +68,15 @@ function Fake:control(method, path, body)
 end
 
 function Fake:requests() return (self:control("GET", "/__fake/requests")) end
+
+--- The recorded requests to the API itself (control requests left out).
+function Fake:api_requests()
+  local out = {}
+  for _, r in ipairs(self:requests()) do
+    if r.path:find("^/client/v4/") then out[#out + 1] = r end
+  end
+  return out
+end
 function Fake:clear_requests() self:control("DELETE", "/__fake/requests") end
 function Fake:reset() self:control("POST", "/__fake/reset") end
 function Fake:zone(zone) return (self:control("GET", "/__fake/zones/" .. (zone or H.ZONE))) end

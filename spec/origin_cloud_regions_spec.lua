@@ -18,13 +18,7 @@ local function mappings(ips, vendor, region)
   return out
 end
 
-local function api_requests(fake)
-  local out = {}
-  for _, r in ipairs(fake:requests()) do
-    if r.path:find("^/client/v4/") then out[#out + 1] = r end
-  end
-  return out
-end
+local function api_requests(fake) return fake:api_requests() end
 
 describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
   local fake, client

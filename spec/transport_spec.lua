@@ -6,13 +6,7 @@ local H = require "spec.helper"
 local ZONE = H.ZONE
 local INTERNAL = { { code = 1141, message = "Internal error." } }
 
-local function api_requests(fake)
-  local out = {}
-  for _, r in ipairs(fake:requests()) do
-    if r.path:find("^/client/v4/") then out[#out + 1] = r end
-  end
-  return out
-end
+local function api_requests(fake) return fake:api_requests() end
 
 describe("retries", function()
   local fake, waits, client

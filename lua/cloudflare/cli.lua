@@ -100,6 +100,18 @@ function M.zone(opts, usage)
   return z
 end
 
+--- cli.read_ips(source) -> ips, bad: cloudflare.iplist.read, with every line that is not an
+--- address reported on stderr as FILE:LINE (exit 2 when the file cannot be read).
+function M.read_ips(source)
+  local ips, bad = require("cloudflare.iplist").read(source)
+  if not ips then M.die(bad) end -- bad is the message of io.open or read
+  local name = (source == nil or source == "-") and "stdin" or source
+  for _, b in ipairs(bad) do
+    io.stderr:write(string.format("%s:%d: %q is not an IP address\n", name, b.line, b.text))
+  end
+  return ips, bad
+end
+
 --- cli.fail(err, partial): report a wire failure (and what stayed pending); exit EXIT_PENDING.
 function M.fail(err, partial)
   local name = M.name()

@@ -310,6 +310,22 @@ local function finish(res, ledger, err)
   return res
 end
 
+-- Sets up the journal of a batch call: each batch's intent lists its IPs with what `known`
+-- says of them (the current mapping, or the new one).
+local function open_writer(run, path_j, fname, zone_id, known)
+  local w, err = journal.open(path_j, fname, zone_id)
+  if not w then return nil, err end
+  run.writer = w
+  run.intent = function(sent) return journal.items(sent, known) end
+  return true
+end
+
+-- A call that cannot journal sends nothing: every IP stays pending.
+local function journal_failure(res, ledger, order, message)
+  append_pending(res, order, 1)
+  return finish(res, ledger, core.error { kind = "journal", message = message })
+end
+
 -- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body.
 -- A failed batch stops the run: it and every later batch stay pending. With a journal, each
 -- batch's intent is on disk before it is sent, and every attempt's outcome after it.
@@ -549,14 +565,9 @@ function ops.bulk_delete(ctx, args)
       append_pending(res, order, 1)
       return finish(res, ledger, err)
     end
-    local jerr
-    run.writer, jerr = journal.open(path_j, fname, zone_id)
-    if not run.writer then
-      append_pending(res, order, 1)
-      return finish(res, ledger, core.error { kind = "journal", message = jerr })
-    end
     run.listed = current
-    run.intent = function(sent) return journal.items(sent, current) end
+    local ok, jerr = open_writer(run, path_j, fname, zone_id, current)
+    if not ok then return journal_failure(res, ledger, order, jerr) end
   end
   return run_batches(ctx, "DELETE", zone_path(zone_id, "/batch"), order,
     -- canonical addresses need no JSON escaping
@@ -608,13 +619,8 @@ function ops.bulk_edit(ctx, args)
   end
   local run = { opts = opts, name = fname }
   if path_j and #order > 0 then
-    local jerr
-    run.writer, jerr = journal.open(path_j, fname, zone_id)
-    if not run.writer then
-      append_pending(res, order, 1)
-      return finish(res, ledger, core.error { kind = "journal", message = jerr })
-    end
-    run.intent = function(sent) return journal.items(sent, payload) end
+    local ok, jerr = open_writer(run, path_j, fname, zone_id, payload)
+    if not ok then return journal_failure(res, ledger, order, jerr) end
   end
   return run_batches(ctx, "PATCH", zone_path(zone_id, "/batch"), order, function(batch)
     local body = {}
