@@ -180,7 +180,9 @@ local DOCS = {
     .. "--help and exits 2 on a usage error." },
   { "cloudflare.cli.zone", "(opts, usage) -> zone_id",
     "The zone from --zone, $CFRUN_SANDBOX_ZONE or $ZONE; exits 2 when missing or malformed." },
-  { "cloudflare.cli.fail", "(err, partial)", "Reports a wire failure and the pending IPs on stderr and exits 3." },
+  { "cloudflare.cli.fail", "(err, partial)", "Reports a wire failure and the pending IPs on stderr and exits 4." },
+  { "cloudflare.cli.read_ips", "(source)", "iplist.read for scripts: reports every line that is not an address "
+    .. "on stderr as FILE:LINE and exits 2 when the file cannot be read. Returns ips, bad." },
   { "cloudflare.cli.die", "(msg[, usage])", "Prints the message (and usage) on stderr and exits 2." },
   { "cloudflare.cli.note", "(fmt, ...)", "One formatted line on stderr, prefixed with the script's name." },
   { "cloudflare.cli.name", "() -> string", "The running script's file name, for messages." },
