@@ -312,6 +312,29 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       assert.are.equal(4, #fake:zone(ZONE))
     end)
 
+    it("decode: an IP reported twice, or one never sent, makes the call suspect (found by fuzzing)", function()
+      local function body(succeeded)
+        return cjson.encode { success = true, errors = {}, messages = {}, result = {
+          id = "origin_public_cloud_region", editable = true, modified_on = cjson.null,
+          value = { succeeded = succeeded, failed = { { ["origin-ip"] = "198.51.100.7", error = "x" } } } } }
+      end
+      fake:fault { body_override = body { { ["origin-ip"] = "192.0.2.1" }, { ["origin-ip"] = "192.0.2.1" } } }
+      local res, err, partial = call()
+      assert.is_nil(res)
+      assert.matches("reports 192.0.2.1 twice", err.message)
+      assert.are.equal(1, #partial.value.succeeded)
+      fake:fault { body_override = body { { ["origin-ip"] = "192.0.2.1" }, { ["origin-ip"] = "198.18.0.1" } } }
+      res, err, partial = call()
+      assert.is_nil(res)
+      assert.matches("names 198.18.0.1, which was not sent", err.message)
+      assert.are.same({ "192.0.2.1", "198.18.0.1" }, H.pluck(partial.value.succeeded, "origin_ip"))
+      fake:fault { body_override = '{"success":true,"errors":[],"messages":[],"result":{"value":{"a":1}}}' }
+      local listed
+      listed, err = client.cache.origin_cloud_regions.list { zone_id = ZONE }
+      assert.is_nil(listed)
+      assert.matches("result.value is not a list", err.message)
+    end)
+
     it("decode: a response that leaves out an IP sent keeps it pending", function()
       fake:fault { body_override = cjson.encode { success = true, errors = {}, messages = {},
         result = { id = "origin_public_cloud_region", editable = true, modified_on = cjson.null,

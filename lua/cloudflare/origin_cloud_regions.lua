@@ -117,7 +117,10 @@ local function mapping(item)
 end
 
 local function mapping_list(items)
-  if type(items) ~= "table" then return nil, "result.value is not a list" end
+  -- cjson gives {} for both [] and {}: a table with entries but no list part is an object
+  if type(items) ~= "table" or (#items == 0 and next(items) ~= nil) then
+    return nil, "result.value is not a list"
+  end
   local out = array()
   for i = 1, #items do
     local m, problem = mapping(items[i])
@@ -251,7 +254,8 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
     return "result.value.succeeded and result.value.failed are missing"
   end
   local problem
-  local accounted = {}
+  local accounted, sent_set = {}, {}
+  for i = 1, #sent do sent_set[sent[i]] = true end
   local out = res.value
   for _, list in ipairs { "succeeded", "failed" } do
     local items = value[list]
@@ -262,6 +266,13 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
         problem = problem or format("result.value.%s[%d] has no origin-ip string", list, i)
       else
         local c = canonical(raw) or raw
+        if accounted[c] then -- each IP has exactly one fate: keep the first report
+          problem = problem or format("the response reports %s twice", c)
+          goto next_item
+        end
+        if not sent_set[c] then -- kept (a deletion is never dropped), but the call is suspect
+          problem = problem or format("the response names %s, which was not sent", c)
+        end
         accounted[c] = true
         local entry = { origin_ip = c, input = ledger.input_of[c] }
         if list == "succeeded" then
@@ -277,6 +288,7 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
         end
         add_entry(ledger, out[list], entry, ledger.rank_of[c])
       end
+      ::next_item::
     end
   end
   local missing = 0
