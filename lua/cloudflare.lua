@@ -6,6 +6,7 @@
 -- credentials) raise; what happens on the wire returns `nil, err[, partial]`, `err` being a
 -- cloudflare.Error with kind, status, errors, request_id and message.
 
+local async = require "cloudflare.async"
 local core = require "cloudflare.core"
 local util = require "cloudflare.util"
 local origin_cloud_regions = require "cloudflare.origin_cloud_regions"
@@ -45,7 +46,7 @@ local OPTION_TYPES = {
   api_token = "string", api_token_file = "string", api_email = "string", api_key = "string",
   base_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
   max_body = "number", max_retries = "number", max_retry_wait = "number", rate_limit = "table",
-  log = "string", on_wait = "function",
+  log = "string", on_wait = "function", max_in_flight = "number",
 }
 
 local function env(name)
@@ -80,6 +81,10 @@ local function check_transport_options(opts, level)
   if rl and not (math.type(rl.requests) == "integer" and rl.requests > 0
       and type(rl.per) == "number" and rl.per > 0) then
     bad("rate_limit must be { requests = <whole number > 0>, per = <seconds > 0> }")
+  end
+  local mif = opts.max_in_flight
+  if mif and (math.type(mif) ~= "integer" or mif < 1) then
+    bad("max_in_flight must be a whole number >= 1")
   end
   local log = opts.log or env("CFRUN_LOG")
   if log and log ~= "debug" and log ~= "off" then bad("log must be \"debug\" or \"off\"") end
@@ -134,9 +139,12 @@ local function build(opts, level)
   local fields = {}
   local ok, client = pcall(core.client, config, fields)
   if not ok then error(client, level) end
+  -- clients of one credential share a rate budget: the API counts per token
+  local key = config.base_url .. "\n" .. (config.api_token
+    or (config.api_email .. "\n" .. config.api_key))
   fields.transport = transport.new(client, { max_retries = opts.max_retries,
     max_retry_wait = opts.max_retry_wait, rate_limit = opts.rate_limit, log = log,
-    on_wait = opts.on_wait })
+    on_wait = opts.on_wait, max_in_flight = opts.max_in_flight, key = key })
   fields.cache = { origin_cloud_regions = origin_cloud_regions.bind(client, fields.transport) }
   return client
 end
@@ -161,6 +169,12 @@ for _, op in ipairs(origin_cloud_regions.OPERATIONS) do
   end
 end
 M.cache = { origin_cloud_regions = default_ns }
+
+-- Concurrency (cloudflare.async): tasks whose API calls run at the same time.
+M.spawn = async.spawn
+M.wait = async.wait
+M.parallel = async.parallel
+M.sleep = async.sleep
 
 --- cloudflare.default_client() -> the default client (built from the environment).
 function M.default_client()

@@ -8,6 +8,7 @@
 #include <lua.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include "cf_buf.h"
 #include "cf_http.h"
 #include "cf_interrupt.h"
+#include "cf_loop.h"
 #include "cf_lua.h"
 #include "cf_response.h"
 
@@ -24,8 +26,16 @@
 #define ERROR_MT   "cloudflare.Error"
 #define JOURNAL_MT "cloudflare.Journal"
 
+#define POOL_MAX 32 /* idle easy handles a client keeps for reuse */
+
 typedef struct cf_client {
-    cf_http http;     /* http.curl == NULL: closed (or never opened) */
+    int open;                   /* 0 once closed (or never opened) */
+    cf_http_config cfg;         /* for the handles it opens; strings owned below */
+    char *user_agent, *ca_file; /* malloc'd copies */
+    struct curl_slist *headers; /* sent on every request; freed by __gc only, as requests
+                                   still in flight after close use it */
+    cf_http *pool[POOL_MAX];    /* idle handles */
+    int npool;
     cf_buf url;       /* base_url followed by the current path; reused */
     size_t base_len;  /* length of base_url inside url */
     const char *auth; /* "api token" or "api key": shown by tostring instead of secrets */
@@ -35,9 +45,43 @@ typedef struct cf_client {
 static cf_client *check_open(lua_State *L, int idx)
 {
     cf_client *c = luaL_checkudata(L, idx, CLIENT_MT);
-    if (c->http.curl == NULL)
+    if (!c->open)
         luaL_error(L, "attempt to use a closed cloudflare.Client");
     return c;
+}
+
+static void free_handle(cf_http *h)
+{
+    cf_http_close(h);
+    free(h);
+}
+
+/* A finished transfer's handle comes back here (cf_loop_release). */
+static void give_back(void *owner, cf_http *h)
+{
+    cf_client *c = owner;
+    if (c->open && c->npool < POOL_MAX)
+        c->pool[c->npool++] = h;
+    else
+        free_handle(h);
+}
+
+static cf_http *take_handle(lua_State *L, cf_client *c)
+{
+    if (c->npool > 0)
+        return c->pool[--c->npool];
+    cf_http *h = malloc(sizeof *h);
+    if (!h) {
+        luaL_error(L, "not enough memory");
+        return NULL; /* not reached: luaL_error does not return */
+    }
+    if (cf_http_open(h, &c->cfg) != 0) {
+        lua_pushfstring(L, "cloudflare: %s", h->errbuf);
+        free_handle(h);
+        lua_error(L);
+        return NULL;
+    }
+    return h;
 }
 
 /* ---- the Client --------------------------------------------------------------------- */
@@ -59,9 +103,8 @@ static long opt_ms(lua_State *L, int opts, const char *field, long def)
     return ms > 0 ? ms : 1;
 }
 
-/* client:request(method, path[, body[, {timeout=, connect_timeout=}]])
- *   -> result, info | nil, err */
-static int cf_client_request(lua_State *L)
+/* Starts a request as a Transfer (cf_loop.c); notify: a task will wait for it. */
+static void start(lua_State *L, int notify)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
     cf_client *c = check_open(L, 1);
@@ -71,51 +114,67 @@ static int cf_client_request(lua_State *L)
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 4, NULL, &blen);
     if (plen == 0 || path[0] != '/')
-        return luaL_argerror(L, 3, "path must start with '/'");
+        luaL_argerror(L, 3, "path must start with '/'");
     for (size_t i = 0; i < plen; i++) { /* the path is spliced into the URL as it is */
         unsigned char ch = (unsigned char)path[i];
         if (ch <= 0x20 || ch == 0x7f)
-            return luaL_argerror(L, 3, "path contains a space or control character");
+            luaL_argerror(L, 3, "path contains a space or control character");
     }
 
     long timeout_ms = opt_ms(L, 5, "timeout", c->timeout_ms);
     long connect_ms = opt_ms(L, 5, "connect_timeout", c->connect_timeout_ms);
 
     c->url.len = c->base_len;
-    if (cf_buf_append(&c->url, path, plen) != 0)
-        return luaL_error(L, "not enough memory");
-    cf_http *h = &c->http;
-    cf_response r = {0};
-    r.outcome = cf_http_perform(h, method, c->url.data, body, blen, timeout_ms, connect_ms);
-    r.status = h->status;
-    r.body = h->body.data;
-    r.body_len = h->body.len;
-    r.max_body = h->max_body;
-    r.errmsg = cf_http_errmsg(h);
-    r.cf_ray = h->cf_ray;
-    r.content_type = h->content_type;
-    r.retry_after = h->retry_after;
-    r.retry_after_ms = h->retry_after_ms;
-    r.should_retry = h->should_retry;
-    r.ratelimit = h->ratelimit;
-    r.ratelimit_policy = h->ratelimit_policy;
-    if (r.outcome == CF_HTTP_INTERRUPTED)
-        cf_interrupt_consume(); /* reported as this request's result, not raised */
-    return cf_response_push(L, &r);
+    if (cf_buf_append(&c->url, path, plen) != 0) /* keeps data NUL-terminated */
+        luaL_error(L, "not enough memory");
+    cf_http *h = take_handle(L, c);
+    cf_http_prepare(h, method, c->url.data, body, blen, timeout_ms, connect_ms, c->headers, NULL);
+    cf_loop_start(L, h, give_back, c, 1, body ? 4 : 0, notify);
 }
 
+/* client:start(method, path[, body[, opts]]) -> Transfer: the request runs while Lua goes on;
+ * transfer:finish() gives what client:request would have. */
+static int cf_client_start(lua_State *L)
+{
+    start(L, 1);
+    return 1;
+}
+
+/* client:request(method, path[, body[, {timeout=, connect_timeout=}]])
+ *   -> result, info | nil, err */
+static int cf_client_request(lua_State *L)
+{
+    start(L, 0);
+    return cf_loop_finish(L, -1);
+}
+
+/* Requests still in flight complete; their handles are freed as they come back. */
 static int cf_client_close(lua_State *L)
 {
     cf_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-    cf_http_close(&c->http);
+    c->open = 0;
+    while (c->npool > 0)
+        free_handle(c->pool[--c->npool]);
+    return 0;
+}
+
+static int cf_client_gc(lua_State *L)
+{
+    cf_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    cf_client_close(L);
     cf_buf_free(&c->url);
+    curl_slist_free_all(c->headers);
+    c->headers = NULL;
+    free(c->user_agent);
+    free(c->ca_file);
+    c->user_agent = c->ca_file = NULL;
     return 0;
 }
 
 static int cf_client_tostring(lua_State *L)
 {
     cf_client *c = luaL_checkudata(L, 1, CLIENT_MT);
-    if (c->http.curl == NULL) {
+    if (!c->open) {
         lua_pushfstring(L, "cloudflare.Client (closed): %p", (void *)c);
         return 1;
     }
@@ -173,11 +232,22 @@ static long check_ms(lua_State *L, int cfg, const char *field, double def)
 
 static void add_header(lua_State *L, cf_client *c, const char *name, const char *value)
 {
-    lua_pushfstring(L, "%s: %s", name, value);
-    int rc = cf_http_add_header(&c->http, lua_tostring(L, -1));
+    lua_pushfstring(L, "%s:%s%s", name, *value ? " " : "", value);
+    struct curl_slist *l = curl_slist_append(c->headers, lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (rc != 0)
+    if (!l)
         luaL_error(L, "not enough memory");
+    c->headers = l;
+}
+
+static char *copy_string(lua_State *L, const char *s)
+{
+    if (!s)
+        return NULL;
+    char *p = strdup(s);
+    if (!p)
+        luaL_error(L, "not enough memory");
+    return p;
 }
 
 /* core.client(config[, fields]) -> Client. config holds resolved settings (the Lua layer
@@ -246,8 +316,15 @@ static int cf_core_client(lua_State *L)
 
     c->timeout_ms = cfg.timeout_ms;
     c->connect_timeout_ms = cfg.connect_timeout_ms;
-    if (cf_http_open(&c->http, &cfg) != 0)
-        return luaL_error(L, "cloudflare.new: %s", c->http.errbuf);
+    cfg.multiplex = strncmp(base, "https://", 8) == 0;
+    c->user_agent = copy_string(L, cfg.user_agent);
+    c->ca_file = copy_string(L, cfg.ca_file);
+    cfg.user_agent = c->user_agent;
+    cfg.ca_file = c->ca_file;
+    c->cfg = cfg;
+    c->open = 1;
+    /* the first handle is opened now, so a libcurl that refuses an option fails here */
+    give_back(c, take_handle(L, c));
     if (cf_buf_append(&c->url, base, blen) != 0)
         return luaL_error(L, "not enough memory");
     c->base_len = blen;
@@ -263,6 +340,8 @@ static int cf_core_client(lua_State *L)
     }
     add_header(L, c, "Content-Type", "application/json");
     add_header(L, c, "Accept", "application/json");
+    /* libcurl would otherwise wait up to a second for "100 Continue" on bodies over 1 KiB */
+    add_header(L, c, "Expect", "");
     return 1;
 }
 
@@ -414,8 +493,10 @@ static int cf_core_file_mode(lua_State *L)
 
 int cf_open_core(lua_State *L)
 {
-    static const luaL_Reg client_methods[] = {
-        {"request", cf_client_request}, {"close", cf_client_close}, {NULL, NULL}};
+    static const luaL_Reg client_methods[] = {{"request", cf_client_request},
+                                              {"start", cf_client_start},
+                                              {"close", cf_client_close},
+                                              {NULL, NULL}};
     static const luaL_Reg journal_methods[] = {
         {"append", cf_journal_append}, {"close", cf_journal_close}, {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {{"client", cf_core_client},
@@ -427,8 +508,7 @@ int cf_open_core(lua_State *L)
                                           {"journal_open", cf_core_journal_open},
                                           {"file_mode", cf_core_file_mode},
                                           {"isatty", cf_core_isatty},
-                                          {"termination_requested",
-                                           cf_core_termination_requested},
+                                          {"termination_requested", cf_core_termination_requested},
                                           {NULL, NULL}};
 
     /* cf_response decodes with cjson; it finds decode and null in the registry */
@@ -445,7 +525,7 @@ int cf_open_core(lua_State *L)
     lua_pushcclosure(L, cf_client_index, 1);
     lua_setfield(L, -3, "__index");
     lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, cf_client_close);
+    lua_pushcfunction(L, cf_client_gc);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, cf_client_close);
     lua_setfield(L, -2, "__close");
@@ -468,6 +548,7 @@ int cf_open_core(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, core_funcs); /* stack: core */
+    cf_loop_open(L);
     /* counts across this state's API calls, read by the job runner (cf_main.c) */
     lua_createtable(L, 0, 6);
     static const char *const counters[] = {"succeeded", "failed",  "pending",

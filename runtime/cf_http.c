@@ -46,8 +46,10 @@ static size_t on_send(char *p, size_t size, size_t n, void *ud)
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
-    (void)ud, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return cf_interrupted() != 0 || cf_termination_requested();
+    cf_http *h = ud;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    h->interrupted = cf_interrupted() != 0 || cf_termination_requested();
+    return h->interrupted;
 }
 
 /* Copies the value of header line p (length len) into dst if its name matches. */
@@ -132,39 +134,30 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg)
     SET(CURLOPT_READFUNCTION, on_send);
     SET(CURLOPT_XFERINFOFUNCTION, on_progress);
     SET(CURLOPT_NOPROGRESS, 0L);
+    SET(CURLOPT_XFERINFODATA, h);
     SET(CURLOPT_READDATA, h);
     if (cfg->ca_file)
         SET(CURLOPT_CAINFO, cfg->ca_file);
+    /* concurrent requests to one TLS host wait for its connection to learn whether it speaks
+     * HTTP/2, and then share it, instead of each opening a connection of its own */
+    if (cfg->multiplex)
+        SET(CURLOPT_PIPEWAIT, 1L);
 #undef SET
     if (rc != CURLE_OK) {
         snprintf(h->errbuf, sizeof h->errbuf, "libcurl option refused: %s", curl_easy_strerror(rc));
         return -1;
     }
-    /* libcurl would otherwise wait up to a second for "100 Continue" on bodies over 1 KiB */
-    if (cf_http_add_header(h, "Expect:") != 0) {
-        snprintf(h->errbuf, sizeof h->errbuf, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
-int cf_http_add_header(cf_http *h, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(h->headers, line);
-    if (!l)
-        return -1;
-    h->headers = l;
-    return 0;
-}
-
-enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char *url,
-                                     const char *body, size_t body_len, long timeout_ms,
-                                     long connect_timeout_ms)
+void cf_http_prepare(cf_http *h, const char *method, const char *url, const char *body,
+                     size_t body_len, long timeout_ms, long connect_timeout_ms,
+                     const struct curl_slist *headers, void *priv)
 {
     CURL *c = h->curl;
     cf_buf_reset(&h->body);
     h->status = 0;
-    h->too_large = h->nomem = 0;
+    h->too_large = h->nomem = h->interrupted = 0;
     h->errbuf[0] = '\0';
     clear_headers(h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -181,22 +174,28 @@ enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char 
     }
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, priv);
+}
 
-    if (cf_interrupted() || cf_termination_requested()) { /* not even started */
-        snprintf(h->errbuf, sizeof h->errbuf, "interrupted by a signal before it was sent");
-        return CF_HTTP_INTERRUPTED;
-    }
-    CURLcode rc = curl_easy_perform(c);
+enum cf_http_outcome cf_http_interrupted(cf_http *h, int started)
+{
+    h->send = NULL;
+    snprintf(h->errbuf, sizeof h->errbuf, "%s",
+             started ? "interrupted by a signal; the request may or may not have been applied"
+                     : "interrupted by a signal before it was sent");
+    return CF_HTTP_INTERRUPTED;
+}
+
+enum cf_http_outcome cf_http_outcome_of(cf_http *h, CURLcode rc)
+{
+    CURL *c = h->curl;
     h->send = NULL; /* never keep a pointer into Lua memory */
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
     if (rc == CURLE_OK)
         return CF_HTTP_DONE;
-    if (rc == CURLE_ABORTED_BY_CALLBACK && (cf_interrupted() || cf_termination_requested())) {
-        snprintf(h->errbuf, sizeof h->errbuf, "interrupted by a signal; the request may or "
-                                              "may not have been applied");
-        return CF_HTTP_INTERRUPTED;
-    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK && h->interrupted)
+        return cf_http_interrupted(h, 1);
     if (h->too_large)
         return CF_HTTP_TOO_LARGE;
     if (h->nomem)
@@ -221,7 +220,5 @@ void cf_http_close(cf_http *h)
         curl_easy_cleanup(h->curl);
         h->curl = NULL;
     }
-    curl_slist_free_all(h->headers);
-    h->headers = NULL;
     cf_buf_free(&h->body);
 }

@@ -1,5 +1,7 @@
-/* cf_http: one reusable libcurl easy handle per client; performs a request and captures
- * what the API layer needs. Lua-free: it reports outcomes as codes, never raises. */
+/* cf_http: one libcurl easy handle with its buffers: prepares a request, captures what the API
+ * layer needs from the response, and classifies the outcome. Transfers run on the state's
+ * multi handle (cf_loop.c); handles are pooled per client and reused. Lua-free: it reports
+ * outcomes as codes, never raises. */
 #ifndef CF_HTTP_H
 #define CF_HTTP_H
 
@@ -23,15 +25,15 @@ typedef struct cf_http_config {
     long timeout_ms;     /* whole request */
     long connect_timeout_ms;
     size_t max_body;
+    int multiplex; /* https: prefer one HTTP/2 connection for concurrent requests */
 } cf_http_config;
 
 typedef struct cf_http {
-    CURL *curl;                 /* NULL once closed */
-    struct curl_slist *headers; /* fixed headers, credentials among them */
+    CURL *curl; /* NULL once closed */
     size_t max_body;
-    int too_large, nomem;
+    int too_large, nomem, interrupted; /* why a callback stopped the transfer */
     char errbuf[CURL_ERROR_SIZE];
-    const char *send; /* the current request body, during cf_http_perform only */
+    const char *send; /* the current request body, while the transfer runs */
     size_t send_len, send_off;
     /* the last response */
     long status;
@@ -44,12 +46,15 @@ typedef struct cf_http {
 
 /* 0 on success; -1 with a reason in h->errbuf. Safe to cf_http_close either way. */
 int cf_http_open(cf_http *h, const cf_http_config *cfg);
-/* Adds a fixed header line ("Name: value") sent on every request. 0 or -1 (no memory). */
-int cf_http_add_header(cf_http *h, const char *line);
-/* body may be NULL. The body memory must stay valid during the call. */
-enum cf_http_outcome cf_http_perform(cf_http *h, const char *method, const char *url,
-                                     const char *body, size_t body_len, long timeout_ms,
-                                     long connect_timeout_ms);
+/* Sets up the next request on h. body may be NULL; it and headers must stay valid until the
+ * transfer completed. `priv` is stored as CURLOPT_PRIVATE (the multi loop's handle on it). */
+void cf_http_prepare(cf_http *h, const char *method, const char *url, const char *body,
+                     size_t body_len, long timeout_ms, long connect_timeout_ms,
+                     const struct curl_slist *headers, void *priv);
+/* Classifies a completed transfer from libcurl's result code. */
+enum cf_http_outcome cf_http_outcome_of(cf_http *h, CURLcode rc);
+/* Marks the prepared request as stopped by a signal before or while it ran. */
+enum cf_http_outcome cf_http_interrupted(cf_http *h, int started);
 /* A one-line description of the last failure (never contains header values). */
 const char *cf_http_errmsg(const cf_http *h);
 void cf_http_close(cf_http *h);

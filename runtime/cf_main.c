@@ -96,8 +96,8 @@ typedef struct cf_opts {
 } cf_opts;
 
 /* Options that take a value, so run_args can skip the value. */
-static const char *const value_options[] = {"--every", "--cron", "--jitter", "--max-failures",
-                                            "--lock", "--log-file", NULL};
+static const char *const value_options[] = {"--every", "--cron",     "--jitter", "--max-failures",
+                                            "--lock",  "--log-file", NULL};
 
 static int takes_value(const char *a)
 {
@@ -220,10 +220,27 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script)
     lua_setglobal(L, "arg");
 }
 
+/* After a chunk ran: waits for the tasks it spawned (cloudflare.spawn), so no request is
+ * abandoned mid-flight and a task's unobserved error is not lost. */
+static int drain_tasks(lua_State *L, int status)
+{
+    if (status != LUA_OK)
+        return status;
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "cloudflare.async") != LUA_TTABLE) {
+        lua_pop(L, 2);
+        return status;
+    }
+    lua_getfield(L, -1, "drain");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return cf_pcall(L, 0, 0);
+}
+
 static int do_chunk(lua_State *L, int status)
 {
     if (status == LUA_OK)
-        status = cf_pcall(L, 0, 0);
+        status = drain_tasks(L, cf_pcall(L, 0, 0));
     return report(L, status);
 }
 
@@ -293,7 +310,7 @@ static int call_script(lua_State *L, char **argv, int script, int argc, int json
         luaL_checkstack(L, n + 3, "too many arguments to script");
         for (int i = script + 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
-        status = cf_pcall(L, n, json ? LUA_MULTRET : 0);
+        status = drain_tasks(L, cf_pcall(L, n, json ? LUA_MULTRET : 0));
         if (status == LUA_OK && json) {
             status = print_json(L, base);
             if (status == LUA_OK)
@@ -475,8 +492,8 @@ static int pmain(lua_State *L)
         lua_pushinteger(L, EXIT_USAGE);
         return 1;
     }
-    if (!o.scheduled && (o.sched.jitter > 0 || o.sched.max_failures || o.sched.lock_path ||
-                         o.sched.log_path)) {
+    if (!o.scheduled &&
+        (o.sched.jitter > 0 || o.sched.max_failures || o.sched.lock_path || o.sched.log_path)) {
         message("--jitter, --max-failures, --lock and --log-file go with --job, --every or --cron");
         lua_pushinteger(L, EXIT_USAGE);
         return 1;

@@ -82,8 +82,7 @@ static int default_lock(const char *script, char *out, size_t len)
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (const char *p = abs; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    int n = snprintf(out, len, "%s/%s-%016llx.lock", dir, base_name(script),
-                     (unsigned long long)h);
+    int n = snprintf(out, len, "%s/%s-%016llx.lock", dir, base_name(script), (unsigned long long)h);
     return n > 0 && (size_t)n < len ? 0 : -1;
 }
 

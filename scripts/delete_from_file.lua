@@ -1,7 +1,8 @@
 -- delete_from_file.lua: delete the origin cloud region mappings of the IPs listed in a file
 -- (or on standard input), one address per line; '#' starts a comment, blank lines are skipped.
 --
--- Usage: cfrun scripts/delete_from_file.lua [--zone Z] [--format F] [--skip-invalid] [FILE|-]
+-- Usage: cfrun scripts/delete_from_file.lua [--zone Z] [--format F] [--skip-invalid]
+--                                           [--concurrency N] [FILE|-]
 --        cfrun --sandbox scripts/delete_from_file.lua ips.txt      (against the fake API)
 --
 --   FILE              the list of IPs; "-" or nothing reads standard input
@@ -9,6 +10,7 @@
 --   --format F        table (default), json, jsonl or csv
 --   --skip-invalid    report lines that are not IP addresses and delete the rest; without it,
 --                     any such line stops the script before anything is deleted
+--   --concurrency N   batches of 100 in flight at once (1 to 64, default 4)
 --
 -- Output: one row per IP: succeeded (deleted, with the vendor and region it had: enough to
 -- undo), failed (with the reason) or pending. In table format a count line follows. Lines that
@@ -21,9 +23,10 @@
 local cli, report = cloudflare.cli, cloudflare.report
 
 local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] [--format F] [--skip-invalid] [FILE|-]"
+local USAGE = NAME .. " [--zone Z] [--format F] [--skip-invalid] [--concurrency N] [FILE|-]"
 
-local opts, args = cli.parse(arg, { zone = "string", format = cli.FORMATS, ["skip-invalid"] = "flag" }, USAGE)
+local opts, args = cli.parse(arg, { zone = "string", format = cli.FORMATS, ["skip-invalid"] = "flag",
+  concurrency = "number" }, USAGE)
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 if #args > 1 then cli.die("expected one FILE, got " .. #args, USAGE) end
@@ -34,7 +37,8 @@ if #bad > 0 and not opts["skip-invalid"] then
   cli.die(#bad .. " invalid line(s), nothing was deleted (fix them or pass --skip-invalid)")
 end
 
-local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone, ips = ips }
+local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone, ips = ips,
+  concurrency = cli.concurrency(opts, USAGE) }
 local out = res or partial
 report.write(out, { format = format })
 if format == "table" then

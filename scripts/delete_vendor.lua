@@ -2,7 +2,8 @@
 -- optionally only in some regions or address ranges (all the limits given must hold).
 --
 -- Usage: cfrun scripts/delete_vendor.lua [--zone Z] [--region R ...] [--region-match PATTERN]
---                                        [--cidr C ...] [--dry-run] [--format F] VENDOR
+--                                        [--cidr C ...] [--dry-run] [--format F]
+--                                        [--concurrency N] VENDOR
 --        cfrun --sandbox scripts/delete_vendor.lua --dry-run aws     (against the fake API)
 --
 --   VENDOR                 aws, azure, gcp or oci
@@ -11,6 +12,7 @@
 --   --region-match PATTERN only regions matching a Lua pattern, e.g. '^eu%-'
 --   --cidr C               only IPs in C, e.g. 10.0.0.0/8 or 2001:db8::/32 (repeatable)
 --   --dry-run              show what would be deleted; delete nothing
+--   --concurrency N        batches of 100 in flight at once (1 to 64, default 4)
 --   --format F             table (default), json, jsonl or csv
 --
 -- Output: one row per selected IP: succeeded (deleted, with its vendor and region: enough to
@@ -26,10 +28,10 @@ local R = cloudflare.cache.origin_cloud_regions
 
 local NAME = cli.name()
 local USAGE = NAME .. " [--zone Z] [--region R ...] [--region-match PATTERN] [--cidr C ...]"
-  .. " [--dry-run] [--format F] VENDOR"
+  .. " [--dry-run] [--format F] [--concurrency N] VENDOR"
 
 local opts, args = cli.parse(arg, { zone = "string", region = "list", ["region-match"] = "string",
-  cidr = "list", ["dry-run"] = "flag", format = cli.FORMATS }, USAGE)
+  cidr = "list", ["dry-run"] = "flag", format = cli.FORMATS, concurrency = "number" }, USAGE)
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 if #args ~= 1 then cli.die("expected one VENDOR", USAGE) end
@@ -51,7 +53,8 @@ cli.note("%d of %d mapping(s) match %s", #ips, #listing.value,
   (tostring(selector):gsub("^selector: ", "")))
 
 local res, partial
-res, err, partial = R.bulk_delete { zone_id = zone, ips = ips, dry_run = opts["dry-run"] }
+res, err, partial = R.bulk_delete { zone_id = zone, ips = ips, dry_run = opts["dry-run"],
+  concurrency = cli.concurrency(opts, USAGE) }
 local out = res or partial
 report.write(out, { format = format })
 if format == "table" then

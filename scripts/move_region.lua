@@ -1,7 +1,7 @@
 -- move_region.lua: move origin cloud region mappings to another region. Each IP keeps the
 -- vendor of its current mapping, unless --vendor is given (which also creates missing ones).
 --
--- Usage: cfrun scripts/move_region.lua [--zone Z] --region R [--vendor V] [--dry-run]
+-- Usage: cfrun scripts/move_region.lua [--zone Z] --region R [--vendor V] [--dry-run] [--concurrency N]
 --                                      [--format F] [IP ... | --file FILE]
 --        cfrun --sandbox scripts/move_region.lua --region us-west-2 192.0.2.1   (fake API)
 --
@@ -12,6 +12,7 @@
 --   --vendor V    aws, azure, gcp or oci, for every IP; without it each IP keeps its vendor,
 --                 and an IP with no mapping fails without being sent
 --   --zone Z      the zone id (default: the sandbox zone under --sandbox, else $ZONE)
+--   --concurrency N  batches of 100 in flight at once (1 to 64, default 4)
 --   --dry-run     show what would change (checked against the supported regions); change
 --                 nothing
 --   --format F    table (default), json, jsonl or csv
@@ -28,10 +29,11 @@ local cli, report, json = cloudflare.cli, cloudflare.report, cloudflare.json
 local R = cloudflare.cache.origin_cloud_regions
 
 local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] --region R [--vendor V] [--dry-run] [--format F] [IP ... | --file FILE]"
+local USAGE = NAME .. " [--zone Z] --region R [--vendor V] [--dry-run] [--format F] [--concurrency N]"
+  .. " [IP ... | --file FILE]"
 
 local opts, ips = cli.parse(arg, { zone = "string", region = "string", vendor = "string",
-  ["dry-run"] = "flag", format = cli.FORMATS, file = "string" }, USAGE)
+  ["dry-run"] = "flag", format = cli.FORMATS, file = "string", concurrency = "number" }, USAGE)
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 if not opts.region or opts.region == "" then cli.die("--region is required", USAGE) end
@@ -98,7 +100,8 @@ local res, err, partial
 if opts["dry-run"] then
   res = preview()
 else
-  res, err, partial = R.bulk_edit { zone_id = zone, items = items }
+  res, err, partial = R.bulk_edit { zone_id = zone, items = items,
+    concurrency = cli.concurrency(opts, USAGE) }
 end
 local out = res or partial
 table.move(refused, 1, #refused, #out.value.failed + 1, out.value.failed)

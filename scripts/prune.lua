@@ -8,6 +8,7 @@
 --   INVENTORY            the IPs to keep; "-" reads standard input
 --   --zone Z             the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --dry-run            show what would be deleted; delete nothing
+--   --concurrency N      batches of 100 in flight at once (1 to 64, default 4)
 --   --max-share FRACTION refuse to delete more than this share of the zone's mappings
 --                        (default 0.25): a truncated inventory must not wipe the zone
 --   --force              delete anyway: despite invalid inventory lines, and beyond --max-share
@@ -26,10 +27,11 @@ local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
 local R = cloudflare.cache.origin_cloud_regions
 
 local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] [--dry-run] [--max-share FRACTION] [--force] [--format F] INVENTORY"
+local USAGE = NAME .. " [--zone Z] [--dry-run] [--max-share FRACTION] [--force] [--format F]"
+  .. " [--concurrency N] INVENTORY"
 
 local opts, args = cli.parse(arg, { zone = "string", ["dry-run"] = "flag", ["max-share"] = "number",
-  force = "flag", format = cli.FORMATS }, USAGE)
+  force = "flag", format = cli.FORMATS, concurrency = "number" }, USAGE)
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 local max_share = opts["max-share"] or 0.25
@@ -62,7 +64,8 @@ if #doomed > max_share * total and not opts.force then
 end
 
 local res, partial
-res, err, partial = R.bulk_delete { zone_id = zone, ips = doomed, dry_run = opts["dry-run"] }
+res, err, partial = R.bulk_delete { zone_id = zone, ips = doomed, dry_run = opts["dry-run"],
+  concurrency = cli.concurrency(opts, USAGE) }
 local out = res or partial
 report.write(out, { format = format })
 if format == "table" then

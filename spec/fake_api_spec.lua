@@ -621,18 +621,19 @@ describe("the fake API's rate limit, statistics and response faults", function()
 
   describe("statistics", function()
     it("counts API requests and their statuses; reset clears them", function()
-      assert.are.same({ requests = 0, by_status = {} }, stats())
+      local zero = { requests = 0, by_status = {}, in_flight = 0, peak_in_flight = 0 }
+      assert.are.same(zero, stats())
       limit(2, 60)
       request("GET", BASE, bearer())
       request("GET", BASE .. "/198.51.100.1", bearer())
       request("GET", BASE, bearer())
       request("GET", BASE, bearer("wrong-token"))
       fake:control("GET", "/__fake/zones") -- not an API request
-      assert.are.same({ requests = 4, by_status = { ["200"] = 1, ["404"] = 1, ["429"] = 1, ["403"] = 1 } },
-        stats())
+      assert.are.same({ requests = 4, by_status = { ["200"] = 1, ["404"] = 1, ["429"] = 1, ["403"] = 1 },
+        in_flight = 0, peak_in_flight = 1 }, stats())
       assert.are.same({ 200, 404, 429, 403 }, H.pluck(fake:requests(), "status"))
       fake:reset()
-      assert.are.same({ requests = 0, by_status = {} }, stats())
+      assert.are.same(zero, stats())
     end)
   end)
 

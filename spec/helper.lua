@@ -78,6 +78,9 @@ function Fake:api_requests()
   return out
 end
 function Fake:clear_requests() self:control("DELETE", "/__fake/requests") end
+--- requests, by_status, in_flight and peak_in_flight (API requests answered at once)
+function Fake:stats() return (self:control("GET", "/__fake/stats")) end
+function Fake:clear_stats() self:control("DELETE", "/__fake/stats") end
 function Fake:reset() self:control("POST", "/__fake/reset") end
 function Fake:zone(zone) return (self:control("GET", "/__fake/zones/" .. (zone or H.ZONE))) end
 

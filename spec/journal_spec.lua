@@ -54,7 +54,8 @@ describe("the journal", function()
     local ips = {}
     for i, m in ipairs(mappings(150)) do ips[i] = m[1] end
     ips[#ips + 1] = "198.51.100.200"
-    local res = assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips, journal = path })
+    local res = assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips,
+      journal = path, concurrency = 1 })
     assert.are.equal(3, res.requests) -- the listing, then two batches
     local j = read_journal(path)
     assert.are.same({ "intent", "outcome", "intent", "outcome" }, H.pluck(j, "phase"))

@@ -477,7 +477,7 @@ describe("cloudflare.repl", function()
       _G.repl_s = nil
       assert.are.same({ "..string" }, repl.complete('y = "a"..strin'))
       assert.are.same({ "function" }, repl.complete("functio"))
-      local found = repl.complete("cloudflare.s")
+      local found = repl.complete("cloudflare.se")
       assert.are.same({ "cloudflare.select" }, found)
     end)
 

@@ -199,7 +199,8 @@ describe("scripts/delete_from_file.lua", function()
       end
       fake:set_zone(ZONE, many)
       fault("DELETE", { skip = 1 }) -- the second batch of 100 fails
-      local out, err, code = run("delete_from_file.lua", { "--format", "jsonl" }, table.concat(ips, "\n"))
+      local out, err, code = run("delete_from_file.lua", { "--format", "jsonl", "--concurrency", "1" },
+        table.concat(ips, "\n"))
       assert.are.equal(4, code, err)
       local status = {}
       for _, l in ipairs(lines(out)) do
@@ -217,6 +218,25 @@ describe("scripts/delete_from_file.lua", function()
       assert.are.same({ "DELETE /batch", "DELETE /batch", "DELETE /batch", "DELETE /batch" }, calls())
       assert.are.equal(50, #state())
     end)
+
+  it("sends --concurrency batches at once, and refuses a bad value with status 2", function()
+    local many, ips = {}, {}
+    for i = 1, 400 do
+      ips[i] = string.format("10.0.%d.%d", i // 256, i % 256)
+      many[i] = { ips[i], "us-east-1", "aws" }
+    end
+    fake:set_zone(ZONE, many)
+    fake:clear_stats()
+    fake:options { latency = 0.05 } -- so that requests overlap at the server
+    local _, err, code = run("delete_from_file.lua", { "--concurrency", "3" }, table.concat(ips, "\n"))
+    fake:options { latency = 0 }
+    assert.are.equal(0, code, err)
+    assert.are.equal(3, fake:stats().peak_in_flight)
+    assert.are.equal(0, #state())
+    _, err, code = run("delete_from_file.lua", { "--concurrency", "0" }, "192.0.2.1\n")
+    assert.are.equal(2, code)
+    assert.matches("option '%-%-concurrency' must be a whole number from 1 to 64", err)
+  end)
 
   it("works in the sandbox as its header shows", function()
     local out, err, code = sandbox("delete_from_file.lua", {}, "192.0.2.1\n198.51.100.99\n")

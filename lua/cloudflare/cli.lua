@@ -100,6 +100,16 @@ function M.zone(opts, usage)
   return z
 end
 
+--- cli.concurrency(opts, usage) -> the --concurrency option (batches in flight at once, 1 to
+--- 64), or nil for the library's default; anything else is a usage error.
+function M.concurrency(opts, usage)
+  local n = opts.concurrency
+  if n ~= nil and (math.type(n) ~= "integer" or n < 1 or n > 64) then
+    M.die("option '--concurrency' must be a whole number from 1 to 64", usage)
+  end
+  return n
+end
+
 --- cli.read_ips(source) -> ips, bad: cloudflare.iplist.read, with every line that is not an
 --- address reported on stderr as FILE:LINE (exit 2 when the file cannot be read).
 function M.read_ips(source)

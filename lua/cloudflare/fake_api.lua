@@ -47,6 +47,9 @@ local function escape_byte(c)
 end
 
 local function encode_string(s)
+  if not s:find('[%c"\\\128-\255]') then -- the common case: nothing to escape or check
+    return '"' .. s .. '"'
+  end
   -- Valid UTF-8 passes through. Bytes of a string that is not valid UTF-8 (a binary request
   -- body in the log) are written as \u00XX, i.e. read as Latin-1, so the output stays JSON.
   local pattern = utf8.len(s) and '[%c"\\]' or '[%c"\\\128-\255]'
@@ -445,19 +448,41 @@ local function copy_mappings(mappings)
   return out
 end
 
-local function zone_find(zone, ip)
-  for i, m in ipairs(zone.mappings) do
-    if m.ip == ip then
-      return i, m
+-- The zone's mappings, in order. bulk_delete only marks what it removes (zone.dead), so
+-- that a batch costs O(batch), not O(zone): the fake must not be what a benchmark
+-- measures. The list is compacted here, once, when somebody reads it.
+local function live(zone)
+  local dead = zone.dead
+  if dead then
+    local kept = {}
+    for _, m in ipairs(zone.mappings) do
+      if not dead[m] then
+        kept[#kept + 1] = m
+      end
     end
+    zone.mappings, zone.dead = kept, nil
   end
-  return nil
+  return zone.mappings
+end
+
+-- The mapping of an IP, from an index by IP built on first use. Whoever removes mappings
+-- removes them from zone.index too.
+local function zone_find(zone, ip)
+  local index = zone.index
+  if not index then
+    index = {}
+    for _, m in ipairs(live(zone)) do
+      index[m.ip] = m
+    end
+    zone.index = index
+  end
+  return index[ip]
 end
 
 -- The control API's view of a zone (always with the hyphenated key).
 local function zone_listing(zone)
   local out = array()
-  for i, m in ipairs(zone and zone.mappings or {}) do
+  for i, m in ipairs(zone and live(zone) or {}) do
     out[i] = { ["origin-ip"] = m.ip, region = m.region, vendor = m.vendor, modified_on = m.modified_on }
   end
   return out
@@ -643,14 +668,16 @@ local function bulk_delete(req, zone)
   local succeeded, failed = array(), array()
   for _, text in ipairs(items) do
     local ip = canonical_ip(text)
-    local index = ip and zone_find(zone, ip)
+    local m = ip and zone_find(zone, ip)
     if not ip then
       failed[#failed + 1] = { [key] = text, error = "invalid IP address" }
-    elseif not index then
+    elseif not m then
       -- also the second occurrence of an IP listed twice: it is gone by then
       failed[#failed + 1] = { [key] = ip, error = "mapping not found" }
     else
-      local m = table.remove(zone.mappings, index)
+      zone.dead = zone.dead or {}
+      zone.dead[m] = true
+      zone.index[ip] = nil
       succeeded[#succeeded + 1] = { [key] = ip, region = m.region, vendor = m.vendor }
     end
   end
@@ -677,7 +704,7 @@ end
 
 local function wire_list(zone, key)
   local out = array()
-  for i, m in ipairs(zone.mappings) do
+  for i, m in ipairs(live(zone)) do
     out[i] = wire_mapping(m, key)
   end
   return out
@@ -691,13 +718,14 @@ end
 -- stamps it with the request time. Returns the mapping, or nil when the IP is new and the
 -- zone already holds max_mappings.
 local function upsert(req, zone, ip, region, vendor)
-  local _, m = zone_find(zone, ip)
+  local m = zone_find(zone, ip)
   if not m then
-    if #zone.mappings >= req.server.options.max_mappings then
+    if #live(zone) >= req.server.options.max_mappings then
       return nil
     end
     m = { ip = ip }
     zone.mappings[#zone.mappings + 1] = m
+    zone.index[ip] = m
   end
   m.region, m.vendor, m.modified_on = region, vendor, req.now
   zone.modified_on = req.now
@@ -756,7 +784,7 @@ end
 
 -- GET /zones/{zone_id}/cache/origin_cloud_regions: every mapping, in insertion order.
 local function list_mappings(req, zone)
-  return ok(setting(wire_list(zone, req.wire_key), latest_modified(zone.mappings)))
+  return ok(setting(wire_list(zone, req.wire_key), latest_modified(live(zone))))
 end
 
 -- GET /zones/{zone_id}/cache/origin_cloud_regions/{ip}
@@ -765,7 +793,7 @@ local function get_one(req, zone)
   if not ip then
     return status, env
   end
-  local _, m = zone_find(zone, ip)
+  local m = zone_find(zone, ip)
   if not m then
     return fail(404, 1142, NOT_FOUND)
   end
@@ -807,11 +835,17 @@ local function delete_one(req, zone)
   if not ip then
     return status, env
   end
-  local index = zone_find(zone, ip)
-  if not index then
+  local m = zone_find(zone, ip)
+  if not m then
     return fail(404, 1163, NOT_FOUND)
   end
-  local m = table.remove(zone.mappings, index)
+  for i, other in ipairs(live(zone)) do
+    if other == m then
+      table.remove(zone.mappings, i)
+      break
+    end
+  end
+  zone.index[ip] = nil
   zone.modified_on = req.now
   return ok(setting(wire_mapping(m, req.wire_key), req.now))
 end
@@ -1167,6 +1201,12 @@ local function decode_body(req, kind)
   return v
 end
 
+-- by_status: { ["200"] = n, ... }; in_flight: API requests being answered now (latency and
+-- delays included), peak_in_flight its highest value: how concurrent the clients really were.
+local function new_stats()
+  return { requests = 0, by_status = {}, in_flight = 0, peak_in_flight = 0 }
+end
+
 local CONTROL_ROUTES = {
   { path = "^/__fake/requests$", methods = {
     GET = function(server)
@@ -1268,7 +1308,7 @@ local CONTROL_ROUTES = {
       return 200, server.stats
     end,
     DELETE = function(server)
-      server.stats = { requests = 0, by_status = {} }
+      server.stats = new_stats()
       return 200, { ok = true }
     end,
   } },
@@ -1383,7 +1423,7 @@ function Server:reset()
   self.requests = array()
   self.faults = {}
   self.options = copy_options(self.initial_options)
-  self.stats = { requests = 0, by_status = {} }   -- by_status: { ["200"] = n, ... }
+  self.stats = new_stats()
   self.rate = {}                   -- credential -> { times = {...}, head =, blocked_until = }
 end
 
@@ -1868,7 +1908,15 @@ function Server:_serve_connection(conn)
     if req.path == "/__fake" or req.path:sub(1, 8) == "/__fake/" then
       keep = self:_handle_control(conn, req)
     else
-      keep = self:_handle_api(conn, req)
+      local stats = self.stats -- the one this request counts in, even if reset meanwhile
+      stats.in_flight = stats.in_flight + 1
+      stats.peak_in_flight = math.max(stats.peak_in_flight, stats.in_flight)
+      local good, result = pcall(self._handle_api, self, conn, req)
+      stats.in_flight = stats.in_flight - 1
+      if not good then
+        error(result, 0)
+      end
+      keep = result
     end
     if not keep then
       return

@@ -6,6 +6,7 @@
 -- Error convention, kept by every function here: programming mistakes (bad arguments) raise;
 -- what happens on the wire returns nil, err[, partial], err being a cloudflare.Error.
 
+local async = require "cloudflare.async"
 local core = require "cloudflare.core"
 local ip = require "cloudflare.ip"
 local json = require "cloudflare.json"
@@ -20,10 +21,11 @@ local format = string.format
 local argerror, quote = util.argerror, util.quote
 
 local BATCH_SIZE = 100 -- the API's limit per batch request
+local CONCURRENCY = 4  -- batches of one bulk call in flight at once, by default
 local SETTING_ID = "origin_public_cloud_region"
 local BASE = "/cache/origin_cloud_regions"
 
-local M = { BATCH_SIZE = BATCH_SIZE, VENDORS = { "aws", "azure", "gcp", "oci" } }
+local M = { BATCH_SIZE = BATCH_SIZE, CONCURRENCY = CONCURRENCY, VENDORS = { "aws", "azure", "gcp", "oci" } }
 local VENDOR_SET = {}
 for _, v in ipairs(M.VENDORS) do VENDOR_SET[v] = true end
 
@@ -168,6 +170,15 @@ local function call_options(fname, args, level)
     argerror(fname, "max_retries", "expected a whole number", level + 1)
   end
   return o
+end
+
+local function check_concurrency(fname, args, level)
+  local n = args.concurrency
+  if n == nil then return CONCURRENCY end
+  if math.type(n) ~= "integer" or n < 1 or n > 64 then
+    argerror(fname, "concurrency", "expected a whole number from 1 to 64, got " .. quote(n), level + 1)
+  end
+  return n
 end
 
 local function check_journal(fname, args, level)
@@ -338,23 +349,30 @@ local function journal_failure(res, ledger, order, message)
   return finish(res, ledger, core.error { kind = "journal", message = message })
 end
 
--- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body.
--- A failed batch stops the run: it and every later batch stay pending. With a journal, each
--- batch's intent is on disk before it is sent, and every attempt's outcome after it.
+-- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body. Up to
+-- run.concurrency batches are in flight at once, each in a task (cloudflare.async).
+-- A failed batch stops the run: no later batch starts, and it and every batch not started
+-- stay pending; batches already in flight finish and count, as what they did happened.
+-- Results are merged in input order, so they do not depend on the concurrency. With a
+-- journal, each batch's intent is on disk before it is sent, and every attempt's outcome
+-- after it.
 local function run_batches(ctx, method, path, order, body_of, res, ledger, run)
   local w = run.writer
-  if #order > BATCH_SIZE then
+  local nbatches = (#order + BATCH_SIZE - 1) // BATCH_SIZE
+  if #order > BATCH_SIZE and not async.current() then -- tasks would fight over one line
     ledger.progress = progress.start(run.name or method, #order, ctx.transport)
   end
-  for first = 1, #order, BATCH_SIZE do
-    local last = math.min(first + BATCH_SIZE - 1, #order)
-    local sent = table.move(order, first, last, 1, {})
-    local batch = (first - 1) // BATCH_SIZE + 1
+  local next_batch, failed_at, first_err, done_n = 1, math.huge, nil, 0
+
+  -- Sends batch number `batch`; returns the error that must stop the run, or nil.
+  local function send_batch(batch)
+    local first = (batch - 1) * BATCH_SIZE + 1
+    local sent = table.move(order, first, math.min(first + BATCH_SIZE - 1, #order), 1, {})
     if w then
       local ok, jerr = w:write { phase = "intent", batch = batch, items = run.intent(sent) }
       if not ok then -- never send what the journal could not record
-        append_pending(res, order, first)
-        return finish(res, ledger, core.error { kind = "journal", message = jerr })
+        append_pending(res, sent, 1)
+        return core.error { kind = "journal", message = jerr }
       end
     end
     local result, info, attempts = ctx.transport:send(method, path, body_of(sent), run.opts,
@@ -362,27 +380,48 @@ local function run_batches(ctx, method, path, order, body_of, res, ledger, run)
         if r == nil then w:write(journal.outcome(batch, attempt, nil, i)) end
       end)
     res.requests = res.requests + attempts
-    local err
     if result == nil then
-      err = info
       append_pending(res, sent, 1)
-    else
-      local ns, nf = #res.value.succeeded, #res.value.failed
-      local problem = merge_batch(res, ledger, result, sent, attempts > 1, run.listed)
-      if w then
-        w:write(journal.outcome(batch, attempts, result, info, {
-          succeeded = table.move(res.value.succeeded, ns + 1, #res.value.succeeded, 1, {}),
-          failed = table.move(res.value.failed, nf + 1, #res.value.failed, 1, {}) }))
-      end
-      if problem then err = decode_error(info, problem) end
+      return info
     end
-    if err then
-      append_pending(res, order, last + 1)
-      return finish(res, ledger, err)
+    local ns, nf = #res.value.succeeded, #res.value.failed
+    local problem = merge_batch(res, ledger, result, sent, attempts > 1, run.listed)
+    if w then
+      w:write(journal.outcome(batch, attempts, result, info, {
+        succeeded = table.move(res.value.succeeded, ns + 1, #res.value.succeeded, 1, {}),
+        failed = table.move(res.value.failed, nf + 1, #res.value.failed, 1, {}) }))
     end
-    if ledger.progress then ledger.progress:update(last, res.requests) end
+    done_n = done_n + #sent
+    if ledger.progress then ledger.progress:update(done_n, res.requests) end
+    if problem then return decode_error(info, problem) end
   end
-  return finish(res, ledger)
+
+  local function worker()
+    while next_batch <= nbatches and next_batch < failed_at do
+      local batch = next_batch
+      next_batch = batch + 1
+      local err = send_batch(batch)
+      if err and batch < failed_at then failed_at, first_err = batch, err end
+    end
+  end
+
+  local conc = math.min(run.concurrency or 1, nbatches)
+  if conc <= 1 then
+    worker()
+  else
+    local workers = {}
+    for i = 1, conc do workers[i] = worker end
+    async.parallel(workers, { concurrency = conc })
+  end
+  if next_batch <= nbatches then -- never started
+    append_pending(res, order, (next_batch - 1) * BATCH_SIZE + 1)
+  end
+  if conc > 1 and #res.value.pending > 1 then -- failed batches ended in any order
+    local pos = {}
+    for i, c in ipairs(order) do pos[c] = i end
+    table.sort(res.value.pending, function(a, b) return pos[a] < pos[b] end)
+  end
+  return finish(res, ledger, first_err)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -539,13 +578,14 @@ end
 function ops.bulk_delete(ctx, args)
   local fname = "bulk_delete"
   util.check_args(fname, args, allowed({ zone_id = true, ips = true },
-    { dry_run = true, journal = true }), 2)
+    { dry_run = true, journal = true, concurrency = true }), 2)
   local zone_id = check_zone_id(fname, args.zone_id, 2)
   local ips = args.ips
   local n = util.check_list(fname, "ips", ips, "IP address strings", 2, check_ip_strings)
   local dry_run = check_bool(fname, args, "dry_run", 2)
   local opts = call_options(fname, args, 2)
   local path_j = check_journal(fname, args, 2)
+  local concurrency = check_concurrency(fname, args, 2)
 
   -- canonical form, first-seen order, one entry per address; non-addresses are never sent
   local res, ledger = new_batch_result(), new_ledger()
@@ -568,7 +608,7 @@ function ops.bulk_delete(ctx, args)
   if dry_run and #order > 0 then return dry_run_delete(ctx, zone_id, order, res, ledger, opts) end
   if dry_run then res.dry_run = true end
 
-  local run = { opts = opts, name = fname }
+  local run = { opts = opts, name = fname, concurrency = concurrency }
   if path_j and #order > 0 then
     -- the journal needs each mapping's vendor and region before it goes: list the zone once
     local current, err = current_mappings(ctx, zone_id, opts)
@@ -601,12 +641,14 @@ end
 
 function ops.bulk_edit(ctx, args)
   local fname = "bulk_edit"
-  util.check_args(fname, args, allowed({ zone_id = true, items = true }, { journal = true }), 2)
+  util.check_args(fname, args, allowed({ zone_id = true, items = true },
+    { journal = true, concurrency = true }), 2)
   local zone_id = check_zone_id(fname, args.zone_id, 2)
   local items = args.items
   local n = util.check_list(fname, "items", items, "tables {ip=, region=, vendor=}", 2, check_item)
   local opts = call_options(fname, args, 2)
   local path_j = check_journal(fname, args, 2)
+  local concurrency = check_concurrency(fname, args, 2)
 
   local res, ledger = new_batch_result(), new_ledger()
   local order, payload, input_of, rank_of = {}, {}, ledger.input_of, ledger.rank_of
@@ -629,7 +671,7 @@ function ops.bulk_edit(ctx, args)
       input_of[c], rank_of[c] = given, i
     end
   end
-  local run = { opts = opts, name = fname }
+  local run = { opts = opts, name = fname, concurrency = concurrency }
   if path_j and #order > 0 then
     local ok, jerr = open_writer(run, path_j, fname, zone_id, payload)
     if not ok then return journal_failure(res, ledger, order, jerr) end

@@ -49,9 +49,11 @@ local PER_CALL = " Also takes timeout=, connect_timeout=, max_retries= and max_r
   .. "this call. Wire failures are returned, never raised."
 local DOCS = {
   { "cloudflare.new", "{api_token=, api_email=, api_key=, api_token_file=, base_url=, timeout=, "
-    .. "connect_timeout=, ca_file=, max_body=, max_retries=, max_retry_wait=, rate_limit=, log=, "
-    .. "on_wait=} -> client",
-    "Creates a client holding one connection. Unset fields come from the environment: "
+    .. "connect_timeout=, ca_file=, max_body=, max_retries=, max_retry_wait=, rate_limit=, "
+    .. "max_in_flight=, log=, on_wait=} -> client",
+    "Creates a client. Its requests share the process's connection pool; clients of one "
+    .. "credential share one rate budget and at most max_in_flight (16) requests in flight. "
+    .. "Unset fields come from the environment: "
     .. "CLOUDFLARE_API_TOKEN (or CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL with "
     .. "CLOUDFLARE_API_KEY) and CLOUDFLARE_BASE_URL; credentials given here switch the "
     .. "environment's off. An unknown option or missing credentials raise. Credentials never "
@@ -66,6 +68,24 @@ local DOCS = {
     "One raw HTTP request to base_url .. path (GET, POST, PUT, PATCH or DELETE, body a JSON "
     .. "string), with no retry, pacing or journal; the cache.origin_cloud_regions operations "
     .. "are built on it." },
+  { "client:start", "(method, path[, body[, opts]]) -> transfer",
+    "Starts client:request's request and returns at once; transfer:finish() waits for it "
+    .. "and returns what client:request would have. Tasks use it to run requests at once." },
+
+  { "cloudflare.spawn", "(fn, ...) -> task",
+    "Runs fn(...) as a task: a coroutine whose API calls let other tasks run while their "
+    .. "request is in flight. It starts at once and runs until its first wait. Tasks run while "
+    .. "somebody waits (task:wait, parallel, sleep) and at the end of the script, which waits "
+    .. "for every task." },
+  { "cloudflare.wait", "(task) -> values",
+    "task:wait(): what the task's function returned; if it raised, the error is raised again "
+    .. "here, with the task's traceback. task.status is ready, running, waiting, done or failed." },
+  { "cloudflare.parallel", "(fns[, {concurrency=8}]) -> results, errs",
+    "Runs a list of functions as tasks, at most concurrency at once, and returns when all "
+    .. "finished: results[i], errs[i] are the first two values fns[i] returned (res, err of an "
+    .. "API call). If one raised, the first such error (by index) is raised after all finished." },
+  { "cloudflare.sleep", "(seconds)",
+    "Waits; in a task the others run meanwhile, elsewhere the tasks run until the time passed." },
 
   { "ocr.list", "{zone_id=} -> res | nil, err",
     "Every mapping of the zone: res.value is a list of {origin_ip=, region=, vendor=, "
@@ -83,14 +103,17 @@ local DOCS = {
   { "ocr.delete", "{zone_id=, ip=, journal=} -> res | nil, err",
     "Deletes one mapping and returns it with the region and vendor it had; an absent one "
     .. "gives code 1163." .. PER_CALL },
-  { "ocr.bulk_delete", "{zone_id=, ips=, dry_run=, journal=} -> res | nil, err, partial",
+  { "ocr.bulk_delete",
+    "{zone_id=, ips=, dry_run=, journal=, concurrency=} -> res | nil, err, partial",
     "Deletes the mappings of any number of IPs, 100 per request. IPs are canonicalised and "
     .. "de-duplicated; invalid ones are reported in failed without being sent. "
     .. "res.value.succeeded has what was deleted (with vendor and region), failed what was "
     .. "not and why, pending what is unknown. On a wire failure: nil, err and partial, the same "
     .. "shape for what completed. dry_run = true only lists the zone and reports what would "
-    .. "go." .. PER_CALL },
-  { "ocr.bulk_edit", "{zone_id=, items={{ip=, region=, vendor=}, ...}, journal=} -> res | nil, err, partial",
+    .. "go. Up to concurrency (4) batches are in flight at once; results are the same as one "
+    .. "at a time." .. PER_CALL },
+  { "ocr.bulk_edit",
+    "{zone_id=, items={{ip=, region=, vendor=}, ...}, journal=, concurrency=} -> res | nil, err, partial",
     "Creates or replaces any number of mappings, 100 per request. Items with an invalid IP, "
     .. "vendor or region are reported in failed without being sent; for a duplicate IP the "
     .. "last item wins. Results are shaped like bulk_delete's." .. PER_CALL },
@@ -183,6 +206,8 @@ local DOCS = {
   { "cloudflare.cli.fail", "(err, partial)", "Reports a wire failure and the pending IPs on stderr and exits 4." },
   { "cloudflare.cli.read_ips", "(source)", "iplist.read for scripts: reports every line that is not an address "
     .. "on stderr as FILE:LINE and exits 2 when the file cannot be read. Returns ips, bad." },
+  { "cloudflare.cli.concurrency", "(opts, usage)", "The --concurrency option for a bulk call's "
+    .. "concurrency=: nil when not given; not a whole number from 1 to 64 is a usage error (exit 2)." },
   { "cloudflare.cli.die", "(msg[, usage])", "Prints the message (and usage) on stderr and exits 2." },
   { "cloudflare.cli.note", "(fmt, ...)", "One formatted line on stderr, prefixed with the script's name." },
   { "cloudflare.cli.name", "() -> string", "The running script's file name, for messages." },
@@ -335,6 +360,13 @@ local function overview()
   entry("cloudflare.default_client")
   entry("client:close")
   entry("client:request")
+  entry("client:start")
+  out[#out + 1] = ""
+  out[#out + 1] = "Concurrency"
+  entry("cloudflare.spawn")
+  entry("cloudflare.wait")
+  entry("cloudflare.parallel")
+  entry("cloudflare.sleep")
   out[#out + 1] = ""
   out[#out + 1] = "Origin cloud region mappings: " .. OCR .. ".<op>{...} (the default client)"
   out[#out + 1] = "  or client.cache.origin_cloud_regions.<op>{...}"

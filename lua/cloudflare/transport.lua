@@ -1,10 +1,14 @@
 -- cloudflare.transport: one logical API request over a native Client: rate-limit pacing
--- (a client-side budget and Cloudflare's Ratelimit headers), retries with backoff, and the
--- debug log. Must not know endpoints or result shapes; it returns what Client:request
--- returns, plus the number of attempts.
+-- (a client-side budget and Cloudflare's Ratelimit headers), a bound on requests in flight,
+-- retries with backoff, and the debug log. Must not know endpoints or result shapes; it
+-- returns what Client:request returns, plus the number of attempts.
+--
+-- Concurrent tasks (cloudflare.async) may send through one transport at once: a request
+-- yields while in flight, and the budget is checked and spent with no yield in between.
+local async = require "cloudflare.async"
 local core = require "cloudflare.core"
 
-local now, sleep = core.now, core.sleep
+local now, sleep = core.now, async.sleep
 local format = string.format
 
 local M = {}
@@ -12,19 +16,39 @@ local M = {}
 local Transport = {}
 Transport.__index = Transport
 
+-- Budgets by credential, base URL and limits: every client of one token in this state
+-- spends the same one, as the API counts requests per token.
+local budgets = {}
+
+local function budget_for(key, rl, max_in_flight)
+  key = format("%s\n%d/%g\n%d", key, rl.requests, rl.per, max_in_flight)
+  local b = budgets[key]
+  if not b then
+    b = {
+      budget = rl.requests,
+      per = rl.per,
+      sent = {},            -- ring of the send times of the last `budget` requests
+      head = 0,             -- index of the oldest entry in `sent`
+      blocked_until = 0,    -- from a Ratelimit header with r=0, or a 429's Retry-After
+      slots = async.semaphore(max_in_flight), -- requests in flight at once
+    }
+    budgets[key] = b
+  end
+  return b
+end
+
 --- M.new(client, cfg): cfg.max_retries (2), cfg.max_retry_wait (60 s), cfg.rate_limit
---- ({requests = 1200, per = 300}), cfg.log ("debug" or nil), cfg.on_wait (function).
+--- ({requests = 1200, per = 300}), cfg.max_in_flight (16), cfg.log ("debug" or nil),
+--- cfg.on_wait (function), cfg.key (what identifies the credential: clients with the same
+--- key, limits included, share one budget; nil: this client alone).
 function M.new(client, cfg)
   local rl = cfg.rate_limit or { requests = 1200, per = 300 }
+  local b = budget_for(cfg.key or tostring(client), rl, cfg.max_in_flight or 16)
   return setmetatable({
     client = client,
     max_retries = cfg.max_retries or 2,
     max_retry_wait = cfg.max_retry_wait or 60,
-    budget = rl.requests,
-    per = rl.per,
-    sent = {},            -- ring of the send times of the last `budget` requests
-    head = 0,             -- index of the oldest entry in `sent`
-    blocked_until = 0,    -- from a Ratelimit header with r=0, or a 429's Retry-After
+    b = b,
     debug = cfg.log == "debug",
     on_wait = cfg.on_wait,
     stats = { requests = 0, retries = 0, waits = 0, waited = 0 },
@@ -48,29 +72,30 @@ end
 
 -- The client-side budget: at most `budget` requests in any `per` seconds. A small margin
 -- covers the time a request takes to reach the server, whose window starts on arrival.
+-- Loops, as other tasks may spend what a wait freed before this one wakes.
 function Transport:pace()
-  local t = now()
-  if self.blocked_until > t then
-    self:wait(self.blocked_until - t, "the API's rate limit (Ratelimit header)")
-    t = now()
-  end
-  local n = #self.sent
-  if n >= self.budget then
-    local oldest = self.sent[self.head + 1]
-    local ready = oldest + self.per + math.min(0.05, self.per / 100)
-    if ready > t then
-      self:wait(ready - t, format("client rate budget of %d requests per %g s", self.budget, self.per))
+  local b = self.b
+  while true do
+    local t = now()
+    if b.blocked_until > t then
+      self:wait(b.blocked_until - t, "the API's rate limit (Ratelimit header)")
+    elseif #b.sent >= b.budget
+        and b.sent[b.head + 1] + b.per + math.min(0.05, b.per / 100) > t then
+      self:wait(b.sent[b.head + 1] + b.per + math.min(0.05, b.per / 100) - t,
+        format("client rate budget of %d requests per %g s", b.budget, b.per))
+    else
+      return
     end
   end
 end
 
 function Transport:record_send()
-  local t = now()
-  if #self.sent < self.budget then
-    self.sent[#self.sent + 1] = t
+  local b, t = self.b, now()
+  if #b.sent < b.budget then
+    b.sent[#b.sent + 1] = t
   else
-    self.sent[self.head + 1] = t
-    self.head = (self.head + 1) % self.budget
+    b.sent[b.head + 1] = t
+    b.head = (b.head + 1) % b.budget
   end
 end
 
@@ -78,7 +103,7 @@ end
 -- fewer than `quota` of our requests fall inside it.
 function Transport:window_frees(quota, window)
   local t, inside = now(), {}
-  for _, s in ipairs(self.sent) do
+  for _, s in ipairs(self.b.sent) do
     if t - s < window then inside[#inside + 1] = s end
   end
   if #inside < quota then return nil end
@@ -94,7 +119,7 @@ function Transport:observe(hints)
   if rl and rl.remaining == 0 then
     local free = rl.quota and rl.window and self:window_frees(rl.quota, rl.window)
     local margin = math.min(0.05, (rl.window or 1) / 100)
-    self.blocked_until = math.max(self.blocked_until, free and free + margin or now() + rl.reset)
+    self.b.blocked_until = math.max(self.b.blocked_until, free and free + margin or now() + rl.reset)
   end
 end
 
@@ -115,14 +140,17 @@ function Transport:send(method, path, body, opts, on_attempt)
   local max_wait = opts.max_retry_wait or self.max_retry_wait
   local req_opts = { timeout = opts.timeout, connect_timeout = opts.connect_timeout }
   local attempt = 0
+  local slots = self.b.slots
   while true do
     attempt = attempt + 1
+    slots:acquire()
     self:pace()
     self:record_send()
     self.stats.requests = self.stats.requests + 1
     core.stats.requests = core.stats.requests + 1
     local started = now()
-    local result, info = self.client:request(method, path, body, req_opts)
+    local result, info = async.request(self.client, method, path, body, req_opts)
+    slots:release()
     local hints = info
     self:observe(hints)
     if self.debug then
@@ -148,7 +176,7 @@ function Transport:send(method, path, body, opts, on_attempt)
         return nil, err, attempt
       end
       delay = err.retry_after
-      if err.status == 429 then self.blocked_until = math.max(self.blocked_until, now() + delay) end
+      if err.status == 429 then self.b.blocked_until = math.max(self.b.blocked_until, now() + delay) end
     else
       -- exponential backoff from 0.5 s, capped at 8 s, minus up to 25 % jitter
       delay = math.min(0.5 * 2 ^ (attempt - 1), 8) * (1 - 0.25 * math.random())
