@@ -194,6 +194,7 @@ int cf_loop_finish(lua_State *L, int idx)
     r.body = h->body.data;
     r.body_len = h->body.len;
     r.max_body = h->max_body;
+    curl_easy_getinfo(h->curl, CURLINFO_HTTP_VERSION, &r.http_version);
     r.errmsg = cf_http_errmsg(h);
     r.cf_ray = h->cf_ray;
     r.content_type = h->content_type;

@@ -221,6 +221,15 @@ static void push_header_hints(lua_State *L, const cf_response *r)
     if (r->outcome == CF_HTTP_DONE) {
         lua_pushinteger(L, (lua_Integer)r->body_len);
         lua_setfield(L, -2, "bytes");
+        const char *v = r->http_version == CURL_HTTP_VERSION_3     ? "3"
+                        : r->http_version == CURL_HTTP_VERSION_2_0 ? "2"
+                        : r->http_version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                        : r->http_version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                                                                   : NULL;
+        if (v) { /* which protocol answered: HTTP/2 means requests shared a connection */
+            lua_pushstring(L, v);
+            lua_setfield(L, -2, "http_version");
+        }
     }
     double wait = retry_after(r);
     if (wait >= 0) {

@@ -18,6 +18,7 @@ typedef struct cf_response {
     const char *body; /* may be NULL when body_len is 0 */
     size_t body_len;
     size_t max_body;    /* for the message of CF_HTTP_TOO_LARGE */
+    long http_version;  /* CURL_HTTP_VERSION_*, 0 when unknown */
     const char *errmsg; /* transport failure text */
     /* response headers, NULL or "" when absent */
     const char *cf_ray, *content_type, *retry_after, *retry_after_ms, *should_retry, *ratelimit,

@@ -14,13 +14,15 @@ local function openssl_cert(dir, name, san)
   return dir .. "/" .. name .. ".pem", dir .. "/" .. name .. ".key"
 end
 
--- Starts `openssl s_server -www` on a free port; returns the port and a stop function.
-local function tls_server(cert, key)
+-- Starts a TLS server on a free port: `openssl s_server -www` by default, or the command
+-- that make(port) returns; returns the port and a stop function.
+local function tls_server(cert, key, make)
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
     local pidfile = os.tmpname()
-    os.execute(string.format("openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s -key %s "
-      .. ">/dev/null 2>&1 & echo $! > %s", port, cert, key, pidfile))
+    local cmd = make and make(port) or string.format("openssl s_server -quiet -www -accept "
+      .. "127.0.0.1:%d -cert %s -key %s >/dev/null 2>&1", port, cert, key)
+    os.execute(string.format("%s & echo $! > %s", cmd, pidfile))
     local f = assert(io.open(pidfile))
     local pid = f:read("l")
     f:close()
@@ -83,6 +85,46 @@ describe("TLS", function()
     assert.are.equal("network", err.kind)
     assert.matches("subject name", err.message)
     stop()
+  end)
+
+  it("multiplexes concurrent requests over one HTTP/2 connection where the server offers it", function()
+    -- nghttpd serves files: the listing is one, at the path the client asks for
+    local docs = dir .. "/htdocs/client/v4/zones/" .. ZONE .. "/cache"
+    os.execute("mkdir -p " .. docs)
+    local f = assert(io.open(docs .. "/origin_cloud_regions", "w"))
+    f:write('{"success":true,"errors":[],"messages":[],"result":{"id":"origin_public_cloud_region",'
+      .. '"editable":true,"value":[{"origin-ip":"192.0.2.1","region":"us-east-1","vendor":"aws"}]}}')
+    f:close()
+    local log = dir .. "/nghttpd.log"
+    local port, stop = tls_server(good, good_key, function(p)
+      return string.format("nghttpd -v --address=127.0.0.1 -d %s/htdocs %d %s %s >%s 2>&1",
+        dir, p, good_key, good, log)
+    end)
+    local c = cloudflare.new { base_url = "https://127.0.0.1:" .. port .. "/client/v4",
+      api_token = H.TOKEN, ca_file = good }
+    local fns = {}
+    for i = 1, 4 do
+      fns[i] = function()
+        local x = c:start("GET", "/zones/" .. ZONE .. "/cache/origin_cloud_regions")
+        local res, info = x:finish()
+        return res and #res.value, info.http_version
+      end
+    end
+    local counts, versions = cloudflare.parallel(fns, { concurrency = 4 })
+    c:close()
+    stop()
+    assert.are.same({ 1, 1, 1, 1 }, counts)
+    assert.are.same({ "2", "2", "2", "2" }, versions)
+    local sessions, n, streams = {}, 0, 0 -- (the port probe was a session without requests)
+    for line in io.lines(log) do
+      local id = line:match("^%[id=(%d+)%]")
+      if id and line:find("recv HEADERS frame", 1, true) then
+        if not sessions[id] then sessions[id], n = true, n + 1 end
+        streams = streams + 1
+      end
+    end
+    assert.are.equal(1, n)       -- one connection
+    assert.are.equal(4, streams) -- four requests on it
   end)
 
   it("has no option that turns verification off", function()
