@@ -511,10 +511,8 @@ int cf_open_core(lua_State *L)
                                           {"termination_requested", cf_core_termination_requested},
                                           {NULL, NULL}};
 
-    /* cf_response decodes with cjson; it finds decode and null in the registry */
+    /* JSON null in responses is cjson.null, as everywhere else; cf_response finds it here */
     luaL_requiref(L, "cjson", luaopen_cjson, 0); /* stack: cjson */
-    lua_getfield(L, -1, "decode");
-    lua_setfield(L, LUA_REGISTRYINDEX, CF_REG_DECODE);
     lua_getfield(L, -1, "null");
     lua_setfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
     lua_pop(L, 1);

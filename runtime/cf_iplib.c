@@ -2,6 +2,7 @@
  * Must stay a thin binding: parsing and formatting live in cf_ip.c. */
 #include <lauxlib.h>
 #include <lua.h>
+#include <string.h>
 
 #include "cf_ip.h"
 #include "cf_lua.h"
@@ -19,7 +20,10 @@ static int cf_ip_lua_canonical(lua_State *L)
         lua_pushliteral(L, "invalid IP address");
         return 2;
     }
-    lua_pushlstring(L, out, (size_t)len);
+    if ((size_t)len == n && memcmp(out, s, n) == 0)
+        lua_settop(L, 1); /* already canonical (the usual case): no new string */
+    else
+        lua_pushlstring(L, out, (size_t)len);
     return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cf_buf.h"
+#include "cf_jsondec.h"
 #include "cf_lua.h"
 
 #define ARRAY_MT  "cloudflare.array"
@@ -304,9 +305,22 @@ static int cf_json_is_array(lua_State *L)
     return 1;
 }
 
+/* json.decode(text) -> value; raises "json.decode: <problem> at byte N" on invalid JSON, as
+ * cjson.decode raises. The decoder of API responses (cf_jsondec.c), so scripts and the
+ * runtime read JSON alike: null is json.null, integer literals are integers. */
+static int cf_json_decode_lua(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    if (!cf_json_decode(L, s, n, UPV_NULL))
+        return luaL_error(L, "json.decode: %s", lua_tostring(L, -1));
+    return 1;
+}
+
 int cf_open_json(lua_State *L)
 {
     static const luaL_Reg funcs[] = {{"encode", cf_json_encode},
+                                     {"decode", cf_json_decode_lua},
                                      {"array", cf_json_array},
                                      {"is_array", cf_json_is_array},
                                      {NULL, NULL}};
@@ -321,9 +335,7 @@ int cf_open_json(lua_State *L)
     luaL_requiref(L, "cjson", luaopen_cjson, 0); /* stack: cjson */
     luaL_newlibtable(L, funcs);
     lua_getfield(L, -2, "null");
-    luaL_setfuncs(L, funcs, 1); /* stack: cjson json */
-    lua_getfield(L, -2, "decode");
-    lua_setfield(L, -2, "decode");
+    luaL_setfuncs(L, funcs, 1); /* stack: cjson json (upvalue: cjson.null) */
     lua_getfield(L, -2, "null");
     lua_setfield(L, -2, "null");
     lua_remove(L, -2);

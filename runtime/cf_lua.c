@@ -37,7 +37,8 @@ int cf_pcall(lua_State *L, int nargs, int nres)
 static int load_embedded(lua_State *L)
 {
     const cf_embedded *m = lua_touserdata(L, lua_upvalueindex(1));
-    if (luaL_loadbufferx(L, (const char *)m->src, m->len, m->chunkname, "t") != LUA_OK)
+    /* bytecode made by luac at build time from lua/ (cmake/embed.cmake) */
+    if (luaL_loadbufferx(L, (const char *)m->src, m->len, m->chunkname, "b") != LUA_OK)
         return lua_error(L);
     lua_pushstring(L, m->name);
     lua_call(L, 1, 1); /* stack: module value */

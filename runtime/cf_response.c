@@ -4,6 +4,8 @@
  * must return a value and never raise, crash or read out of bounds. */
 #include "cf_response.h"
 
+#include "cf_jsondec.h"
+
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <stdio.h>
@@ -309,9 +311,10 @@ int cf_response_push(lua_State *L, const cf_response *r)
 
     long status = r->status;
     const char *ctype = r->content_type && *r->content_type ? r->content_type : "no content type";
-    lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_DECODE);
-    lua_pushlstring(L, r->body ? r->body : "", r->body_len);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* stack: cjson's message */
+    lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
+    int decoded = cf_json_decode(L, r->body ? r->body : "", r->body_len, -1);
+    lua_remove(L, -2); /* stack: the value, or the decoder's message */
+    if (!decoded) {
         if (!is_2xx(status)) {
             lua_pop(L, 1);
             push_excerpt(L, r->body, r->body_len);

@@ -8,9 +8,8 @@
 
 #include "cf_http.h"
 
-/* registry keys holding cjson.decode and cjson.null (set by cf_open_core) */
-#define CF_REG_DECODE "cfrun.json.decode"
-#define CF_REG_NULL   "cfrun.json.null"
+/* registry key holding cjson.null, what JSON null decodes to (set by cf_open_core) */
+#define CF_REG_NULL "cfrun.json.null"
 
 typedef struct cf_response {
     enum cf_http_outcome outcome;

@@ -42,3 +42,88 @@ describe("cloudflare.json.encode", function()
     assert.are.equal('{"1":"a","3":"c"}', json.encode { [1] = "a", [3] = "c" })
   end)
 end)
+
+describe("cloudflare.json.decode (runtime/cf_jsondec.c, also the decoder of API responses)", function()
+  local decode = json.decode
+
+  it("decodes every kind of value; null is json.null, integer literals integers", function()
+    local v = decode(' {"a": [1, -2, 3.5, 1e2, 0, true, false, null], "b": {"c": "d"}, "e": []} ')
+    assert.are.same({ a = { 1, -2, 3.5, 100.0, 0, true, false, json.null }, b = { c = "d" }, e = {} }, v)
+    assert.are.equal("integer", math.type(v.a[1]))
+    assert.are.equal("float", math.type(v.a[4]))
+    assert.are.equal(json.null, cjson.null)
+    assert.are.equal("float", math.type(decode("12345678901234567890"))) -- too big for an integer
+    assert.are.equal(math.mininteger, decode("-9223372036854775808"))
+  end)
+
+  it("agrees with lua-cjson on what cfrun's encoder writes", function()
+    local t = { errors = { { code = 1141, message = "x" } }, ratio = 0.25, list = { "a", "b" },
+      nested = { deep = { deeper = { "é", "\1", 'q"' } } } }
+    local text = json.encode(t)
+    assert.are.same(cjson.decode(text).nested, decode(text).nested)
+    assert.are.equal(text, json.encode(decode(text)))
+  end)
+
+  it("unescapes strings, surrogate pairs included", function()
+    assert.are.equal('a"b\\c/\b\f\n\r\t', decode([["a\"b\\c\/\b\f\n\r\t"]]))
+    assert.are.equal("é€😀", decode([["\u00e9\u20AC\ud83d\ude00"]]))
+    assert.are.equal("nul\0byte", decode([["nul\u0000byte"]]))
+  end)
+
+  it("keeps the last value of a repeated key, as lua-cjson does", function()
+    assert.are.same({ k = 2 }, decode('{"k": 1, "k": 2}'))
+  end)
+
+  it("builds arrays and objects of any size", function()
+    local parts = {}
+    for i = 1, 5000 do parts[i] = tostring(i) end
+    local arr = decode("[" .. table.concat(parts, ",") .. "]")
+    assert.are.equal(5000, #arr)
+    assert.are.equal(5000, arr[5000])
+    local members = {}
+    for i = 1, 3000 do members[i] = string.format('"k%d":%d', i, i) end
+    local obj = decode("{" .. table.concat(members, ",") .. "}")
+    assert.are.equal(3000, obj.k3000)
+    assert.are.equal(1, obj.k1)
+  end)
+
+  it("refuses what is not JSON, saying what and where", function()
+    local cases = {
+      [""] = "no JSON value %(empty text%)",
+      ["  "] = "no JSON value",
+      ["{"] = "expected a string key in an object at byte 2",
+      ["[1,]"] = "expected a value at byte 4",
+      ["[1 2]"] = "expected ',' or ']' in an array at byte 4",
+      ['{"a" 1}'] = "expected ':' after a key at byte 6",
+      ['{"a":1,}'] = "expected a string key in an object at byte 8",
+      ["01"] = "unexpected text after the value at byte 2",
+      ["1."] = "invalid number at byte 1",
+      ["-"] = "invalid number at byte 1",
+      ["+1"] = "expected a value at byte 1",
+      ["nul"] = "expected a value at byte 1",
+      ["truex"] = "unexpected text after the value at byte 5",
+      ['"abc'] = "unterminated string at byte 1",
+      ['"a\\qb"'] = "invalid escape in a string at byte 3",
+      ['"\\u12"'] = "invalid escape in a string at byte 2",
+      ['"\\udc00"'] = "lone low surrogate in a string at byte 2",
+      ['"\\ud800x"'] = "high surrogate without its low half in a string at byte 2",
+      ['"a\tb"'] = "control character in a string at byte 3",
+      ["NaN"] = "expected a value at byte 1",
+      ["[1] [2]"] = "unexpected text after the value at byte 5",
+    }
+    for text, message in pairs(cases) do
+      local ok, err = pcall(decode, text)
+      assert.is_false(ok, text)
+      assert.matches("^json.decode: " .. message, err)
+    end
+  end)
+
+  it("refuses nesting deeper than 1000 levels, without exhausting the C stack", function()
+    assert.are.equal(1, #decode(string.rep("[", 1000) .. string.rep("]", 1000)))
+    local ok, err = pcall(decode, string.rep("[", 1001) .. string.rep("]", 1001))
+    assert.is_false(ok)
+    assert.matches("nested deeper than 1000 levels at byte 1001", err)
+    ok = pcall(decode, string.rep('{"a":', 100000))
+    assert.is_false(ok)
+  end)
+end)

@@ -225,25 +225,46 @@ local function new_batch_result()
   }
 end
 
--- Bookkeeping of one batch call: the caller's spelling and position of each canonical IP,
--- and the position of every result entry, so results come back in the caller's order.
+-- Bookkeeping of one batch call: the caller's spelling (input_of) and position (rank_of) of
+-- each canonical IP, and the position of the result entries rank_of cannot place (invalid
+-- inputs, overridden duplicates), so results come back in the caller's order.
 local function new_ledger()
-  return { input_of = {}, rank_of = {}, ranks = {} }
+  -- batch_of: canonical IP -> the list it was sent in; fate: IP -> true once a response
+  -- accounted for it (one table each per call, not per batch: they are the hot path)
+  return { input_of = {}, rank_of = {}, ranks = {}, batch_of = {}, fate = {} }
 end
 
+-- Adds an entry whose position is not its IP's (see new_ledger).
 local function add_entry(ledger, list, entry, rank)
   list[#list + 1] = entry
   ledger.ranks[entry] = rank
 end
 
-local function in_input_order(items, ranks)
-  local key = {}
-  for i, item in ipairs(items) do key[item] = { ranks[item] or math.huge, i } end
-  table.sort(items, function(a, b)
-    local ka, kb = key[a], key[b]
-    if ka[1] ~= kb[1] then return ka[1] < kb[1] end
-    return ka[2] < kb[2]
-  end)
+-- Puts result entries in input order in linear time (a call may hold many thousand): each
+-- takes the slot of its input position; entries with none (an IP the server named but was
+-- never sent) follow in the order they came.
+local function in_input_order(items, ledger)
+  local ranks, rank_of = ledger.ranks, ledger.rank_of
+  local slot, rest, last = {}, {}, 0
+  for i = 1, #items do
+    local item = items[i]
+    local r = ranks[item] or rank_of[item.origin_ip]
+    if r and not slot[r] then
+      slot[r] = item
+      if r > last then last = r end
+    else
+      rest[#rest + 1] = item
+    end
+  end
+  local k = 0
+  for r = 1, last do
+    local item = slot[r]
+    if item then
+      k = k + 1
+      items[k] = item
+    end
+  end
+  table.move(rest, 1, #rest, k + 1, items)
 end
 
 local function append_pending(res, order, first, last)
@@ -264,44 +285,53 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
     end
     return "result.value.succeeded and result.value.failed are missing"
   end
+  -- This loop runs for every IP of a bulk call: it is kept lean (no helper calls, whole
+  -- tables built at once).
   local problem
-  local accounted, sent_set = {}, {}
-  for i = 1, #sent do sent_set[sent[i]] = true end
-  local out = res.value
+  local accounted, batch_of = ledger.fate, ledger.batch_of
+  for i = 1, #sent do batch_of[sent[i]] = sent end
+  local input_of = ledger.input_of
   for _, list in ipairs { "succeeded", "failed" } do
-    local items = value[list]
+    local items, into = value[list], res.value[list]
+    local succeeded = list == "succeeded"
     for i = 1, #items do
       local item = items[i]
-      local raw = type(item) == "table" and wire_ip(item)
-      if not raw then
+      local raw = type(item) == "table" and item["origin-ip"] -- the docs' origin_ip too
+      if type(raw) ~= "string" then raw = type(item) == "table" and item.origin_ip end
+      if type(raw) ~= "string" then
         problem = problem or format("result.value.%s[%d] has no origin-ip string", list, i)
       else
-        local c = canonical(raw) or raw
+        -- what was sent is canonical, and the server echoes it
+        local c = batch_of[raw] == sent and raw or canonical(raw) or raw
         if accounted[c] then -- each IP has exactly one fate: keep the first report
           problem = problem or format("the response reports %s twice", c)
           goto next_item
         end
-        if not sent_set[c] then -- kept (a deletion is never dropped), but the call is suspect
+        if batch_of[c] ~= sent then -- kept (a deletion is never dropped), but the call is suspect
           problem = problem or format("the response names %s, which was not sent", c)
         end
         accounted[c] = true
-        local entry = { origin_ip = c, input = ledger.input_of[c] }
-        if list == "succeeded" then
-          entry.region = wire_string(item.region)
-          entry.vendor = wire_string(item.vendor)
+        local entry
+        if succeeded then
+          local region, vendor = item.region, item.vendor
+          entry = { origin_ip = c, input = input_of[c],
+            region = type(region) == "string" and region or nil,
+            vendor = type(vendor) == "string" and vendor or nil }
         else
-          entry.error = wire_string(item.error) or "unknown error"
+          entry = { origin_ip = c, input = input_of[c],
+            error = wire_string(item.error) or "unknown error" }
           -- after a lost response, "not found" may mean "deleted by our first attempt"
           if retried and entry.error:lower():find("not found", 1, true)
               and (listed == nil or listed[c]) then
             entry.already_absent = true
           end
         end
-        add_entry(ledger, out[list], entry, ledger.rank_of[c])
+        into[#into + 1] = entry
       end
       ::next_item::
     end
   end
+  local out = res.value
   local missing = 0
   for i = 1, #sent do
     if not accounted[sent[i]] then
@@ -325,8 +355,8 @@ local function count(succeeded, failed, pending)
 end
 
 local function finish(res, ledger, err)
-  in_input_order(res.value.succeeded, ledger.ranks)
-  in_input_order(res.value.failed, ledger.ranks)
+  in_input_order(res.value.succeeded, ledger)
+  in_input_order(res.value.failed, ledger)
   if ledger.progress then ledger.progress:done() end
   if not res.dry_run then count(#res.value.succeeded, #res.value.failed, #res.value.pending) end
   if err then return nil, err, res end
@@ -536,10 +566,6 @@ function ops.supported_regions(ctx, args)
     call_options("supported_regions", args, 2))
 end
 
-local function check_ip_strings(_, v)
-  if type(v) ~= "string" then return "is a " .. type(v) .. ", expected a string" end
-end
-
 -- The zone's current mappings by canonical IP, or nil, err.
 local function current_mappings(ctx, zone_id, opts)
   local listing, err = ops.list(ctx, { zone_id = zone_id, timeout = opts.timeout,
@@ -581,7 +607,7 @@ function ops.bulk_delete(ctx, args)
     { dry_run = true, journal = true, concurrency = true }), 2)
   local zone_id = check_zone_id(fname, args.zone_id, 2)
   local ips = args.ips
-  local n = util.check_list(fname, "ips", ips, "IP address strings", 2, check_ip_strings)
+  local n = util.check_list(fname, "ips", ips, "IP address strings", 2)
   local dry_run = check_bool(fname, args, "dry_run", 2)
   local opts = call_options(fname, args, 2)
   local path_j = check_journal(fname, args, 2)
@@ -593,6 +619,9 @@ function ops.bulk_delete(ctx, args)
   local bad_seen = {}
   for i = 1, n do
     local s = ips[i]
+    if type(s) ~= "string" then
+      argerror(fname, "ips", format("element %d is a %s, expected a string", i, type(s)), 2)
+    end
     local c = canonical(s)
     if c then
       if not input_of[c] then

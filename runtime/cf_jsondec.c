@@ -1,0 +1,374 @@
+/* cf_jsondec: strict JSON into Lua values (see cf_jsondec.h).
+ * Recursive descent over the text; members gather on the Lua stack, so each table is created
+ * once at its final size (up to FLUSH members; larger ones grow from there). Must not know
+ * what the JSON means: envelopes and results are cf_response.c's and the Lua layer's. */
+#include "cf_jsondec.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+/* members kept on the Lua stack before a table takes them: bounds stack use on huge arrays */
+#define FLUSH 1024
+
+typedef struct dec {
+    lua_State *L;
+    const char *p, *end, *start;
+    int null_idx;
+    int depth;
+    const char *err; /* the first problem found, a static string */
+    size_t err_at;   /* its byte offset */
+} dec;
+
+static int fail(dec *d, const char *msg, const char *at)
+{
+    if (!d->err) {
+        d->err = msg;
+        d->err_at = (size_t)(at - d->start);
+    }
+    return 0;
+}
+
+static void skip_ws(dec *d)
+{
+    while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
+        d->p++;
+}
+
+static int is_digit(const dec *d, const char *q)
+{
+    return q < d->end && *q >= '0' && *q <= '9';
+}
+
+static int value(dec *d);
+
+static int hex4(const dec *d, const char *q, unsigned *out)
+{
+    unsigned v = 0;
+    if (d->end - q < 4)
+        return 0;
+    for (int i = 0; i < 4; i++) {
+        char c = q[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static void add_utf8(luaL_Buffer *b, unsigned cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    luaL_addlstring(b, u, n);
+}
+
+/* The escape at q (just after the backslash); returns the position after it, or NULL. */
+static const char *escape(dec *d, const char *q, luaL_Buffer *b)
+{
+    static const char plain[] = "\"\\/bfnrt", meant[] = "\"\\/\b\f\n\r\t";
+    const char *c = q < d->end && *q ? strchr(plain, *q) : NULL;
+    if (c) {
+        luaL_addchar(b, meant[c - plain]);
+        return q + 1;
+    }
+    unsigned cp, lo;
+    if (q >= d->end || *q != 'u' || !hex4(d, q + 1, &cp)) {
+        fail(d, "invalid escape in a string", q - 1);
+        return NULL;
+    }
+    q += 5;
+    if (cp >= 0xdc00 && cp <= 0xdfff) {
+        fail(d, "lone low surrogate in a string", q - 6);
+        return NULL;
+    }
+    if (cp >= 0xd800 && cp <= 0xdbff) { /* a pair makes one code point above U+FFFF */
+        if (d->end - q < 6 || q[0] != '\\' || q[1] != 'u' || !hex4(d, q + 2, &lo) || lo < 0xdc00 ||
+            lo > 0xdfff) {
+            fail(d, "high surrogate without its low half in a string", q - 6);
+            return NULL;
+        }
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        q += 6;
+    }
+    add_utf8(b, cp);
+    return q;
+}
+
+static int string(dec *d)
+{
+    const char *open = d->p, *s = d->p + 1, *q = s;
+    while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    if (q < d->end && *q == '"') { /* no escapes: the common case */
+        lua_pushlstring(d->L, s, (size_t)(q - s));
+        d->p = q + 1;
+        return 1;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(d->L, &b);
+    luaL_addlstring(&b, s, (size_t)(q - s));
+    while (q < d->end) {
+        if (*q == '"') {
+            luaL_pushresult(&b);
+            d->p = q + 1;
+            return 1;
+        }
+        if ((unsigned char)*q < 0x20)
+            return fail(d, "control character in a string", q);
+        if (*q == '\\') {
+            q = escape(d, q + 1, &b);
+            if (!q)
+                return 0;
+            continue;
+        }
+        const char *run = q;
+        while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+            q++;
+        luaL_addlstring(&b, run, (size_t)(q - run));
+    }
+    return fail(d, "unterminated string", open);
+}
+
+static int number(dec *d)
+{
+    const char *s = d->p, *q = s;
+    if (q < d->end && *q == '-')
+        q++;
+    if (q < d->end && *q == '0')
+        q++;
+    else if (is_digit(d, q) && *q != '0')
+        while (is_digit(d, q))
+            q++;
+    else
+        return fail(d, "invalid number", s);
+    if (q < d->end && *q == '.') {
+        if (!is_digit(d, ++q))
+            return fail(d, "invalid number", s);
+        while (is_digit(d, q))
+            q++;
+    }
+    if (q < d->end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < d->end && (*q == '+' || *q == '-'))
+            q++;
+        if (!is_digit(d, q))
+            return fail(d, "invalid number", s);
+        while (is_digit(d, q))
+            q++;
+    }
+    /* the grammar is JSON's, checked above; Lua converts: an integer when the literal is one
+     * and fits, a float otherwise */
+    char buf[64];
+    size_t len = (size_t)(q - s);
+    const char *text = buf;
+    if (len < sizeof buf) {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+    } else {
+        text = lua_pushlstring(d->L, s, len);
+    }
+    int ok = lua_stringtonumber(d->L, text) != 0;
+    if (text != buf)
+        lua_remove(d->L, -2);
+    d->p = q;
+    return ok ? 1 : fail(d, "invalid number", s);
+}
+
+/* Moves the `pending` values above index t into the array at t (created at that size if t
+ * holds nil), after its first *n elements. */
+static void flush_array(lua_State *L, int t, lua_Integer *n, int pending)
+{
+    if (lua_isnil(L, t)) {
+        lua_createtable(L, pending, 0);
+        lua_replace(L, t);
+    }
+    for (int i = pending; i >= 1; i--)
+        lua_rawseti(L, t, *n + i);
+    *n += pending;
+}
+
+/* Moves the `pending` key/value pairs above index t into the table at t, in order, so that a
+ * repeated key keeps its last value. */
+static void flush_object(lua_State *L, int t, int pending)
+{
+    if (lua_isnil(L, t)) {
+        lua_createtable(L, 0, pending);
+        lua_replace(L, t);
+    }
+    for (int i = 0; i < pending; i++) {
+        lua_pushvalue(L, t + 1 + 2 * i);
+        lua_pushvalue(L, t + 2 + 2 * i);
+        lua_rawset(L, t);
+    }
+    lua_settop(L, t);
+}
+
+static int array(dec *d)
+{
+    lua_State *L = d->L;
+    d->p++;
+    lua_pushnil(L); /* the table's place */
+    int t = lua_gettop(L), pending = 0;
+    lua_Integer n = 0;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        flush_array(L, t, &n, 0);
+        return 1;
+    }
+    for (;;) {
+        luaL_checkstack(L, 4, "JSON array too long");
+        if (!value(d))
+            return 0;
+        if (++pending == FLUSH) {
+            flush_array(L, t, &n, pending);
+            pending = 0;
+        }
+        skip_ws(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            skip_ws(d);
+        } else if (d->p < d->end && *d->p == ']') {
+            d->p++;
+            flush_array(L, t, &n, pending);
+            return 1;
+        } else {
+            return fail(d, "expected ',' or ']' in an array", d->p);
+        }
+    }
+}
+
+static int object(dec *d)
+{
+    lua_State *L = d->L;
+    d->p++;
+    lua_pushnil(L); /* the table's place */
+    int t = lua_gettop(L), pending = 0;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        flush_object(L, t, 0);
+        return 1;
+    }
+    for (;;) {
+        luaL_checkstack(L, 4, "JSON object too large");
+        if (d->p >= d->end || *d->p != '"')
+            return fail(d, "expected a string key in an object", d->p);
+        if (!string(d))
+            return 0;
+        skip_ws(d);
+        if (d->p >= d->end || *d->p != ':')
+            return fail(d, "expected ':' after a key", d->p);
+        d->p++;
+        skip_ws(d);
+        if (!value(d))
+            return 0;
+        if (++pending == FLUSH) {
+            flush_object(L, t, pending);
+            pending = 0;
+        }
+        skip_ws(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            skip_ws(d);
+        } else if (d->p < d->end && *d->p == '}') {
+            d->p++;
+            flush_object(L, t, pending);
+            return 1;
+        } else {
+            return fail(d, "expected ',' or '}' in an object", d->p);
+        }
+    }
+}
+
+static int literal(dec *d, const char *word, size_t len)
+{
+    if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
+        return fail(d, "expected a value", d->p);
+    d->p += len;
+    return 1;
+}
+
+static int value(dec *d)
+{
+    if (d->p >= d->end)
+        return fail(d, "expected a value", d->p);
+    switch (*d->p) {
+    case '{':
+    case '[': {
+        if (++d->depth > CF_JSON_MAX_DEPTH)
+            return fail(d, "nested deeper than 1000 levels", d->p);
+        int ok = *d->p == '{' ? object(d) : array(d);
+        d->depth--;
+        return ok;
+    }
+    case '"':
+        return string(d);
+    case 't':
+        if (!literal(d, "true", 4))
+            return 0;
+        lua_pushboolean(d->L, 1);
+        return 1;
+    case 'f':
+        if (!literal(d, "false", 5))
+            return 0;
+        lua_pushboolean(d->L, 0);
+        return 1;
+    case 'n':
+        if (!literal(d, "null", 4))
+            return 0;
+        lua_pushvalue(d->L, d->null_idx);
+        return 1;
+    default:
+        if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9'))
+            return number(d);
+        return fail(d, "expected a value", d->p);
+    }
+}
+
+int cf_json_decode(lua_State *L, const char *s, size_t n, int null_idx)
+{
+    dec d = {L, s, s + n, s, lua_absindex(L, null_idx), 0, NULL, 0};
+    int base = lua_gettop(L);
+    luaL_checkstack(L, 8, "JSON");
+    skip_ws(&d);
+    if (d.p == d.end) {
+        lua_pushliteral(L, "no JSON value (empty text)");
+        return 0;
+    }
+    if (value(&d)) {
+        skip_ws(&d);
+        if (d.p == d.end)
+            return 1;
+        fail(&d, "unexpected text after the value", d.p);
+    }
+    lua_settop(L, base);
+    lua_pushfstring(L, "%s at byte %I", d.err, (lua_Integer)d.err_at + 1);
+    return 0;
+}
