@@ -613,3 +613,75 @@ describe("scripts/move_region.lua", function()
     assert.are.equal("succeeded  192.0.2.1  aws     us-west-2         192.0.2.1", lines(out)[3])
   end)
 end)
+
+describe("scripts/delete_across_zones.lua", function()
+  local OTHER = "9a7806061c88ada191ed06f989cc3dac"
+
+  local function seed_other(n)
+    local list, ips = {}, {}
+    for i = 1, n do
+      ips[i] = string.format("10.1.%d.%d", i // 256, i % 256)
+      list[i] = { ips[i], "eu-west-1", "aws" }
+    end
+    fake:set_zone(OTHER, list)
+    return ips
+  end
+
+  it("works on the zones at once and reports each IP with its zone", function()
+    local ips = seed_other(250)
+    local input = { ZONE .. " 192.0.2.1", "# a comment", "", OTHER .. ", " .. ips[1], ZONE .. "\t198.51.100.99" }
+    for i = 2, 250 do input[#input + 1] = OTHER .. " " .. ips[i] end
+    fake:clear_stats()
+    fake:options { latency = 0.05 } -- so that the zones' requests overlap at the server
+    local out, err, code = run("delete_across_zones.lua", { "--format", "jsonl" }, table.concat(input, "\n") .. "\n")
+    fake:options { latency = 0 }
+    assert.are.equal(3, code, err)
+    local by_zone, failed = {}, {}
+    for _, l in ipairs(lines(out)) do
+      local row = cjson.decode(l)
+      by_zone[row.zone] = (by_zone[row.zone] or 0) + 1
+      if row.status == "failed" then failed[#failed + 1] = row.zone .. " " .. row.origin_ip .. " " .. row.error end
+    end
+    assert.are.same({ [ZONE] = 2, [OTHER] = 250 }, by_zone)
+    assert.are.same({ ZONE .. " 198.51.100.99 mapping not found" }, failed)
+    assert.are.equal(0, #fake:zone(OTHER))
+    assert.are.equal(#SEED - 1, #fake:zone(ZONE))
+    -- both zones at once, and the other zone's three batches at once: four requests
+    assert.are.equal(4, fake:stats().peak_in_flight)
+  end)
+
+  it("goes on with the other zones when one fails, then exits 4 naming it and what is pending", function()
+    local ips = seed_other(3)
+    fake:fault { match = { method = "DELETE", path = OTHER }, status = 500, times = 3,
+      errors = { { code = 1141, message = INTERNAL } } }
+    local input = ZONE .. " 192.0.2.1\n" .. OTHER .. " " .. table.concat(ips, "\n" .. OTHER .. " ") .. "\n"
+    local out, err, code = run("delete_across_zones.lua", {}, input)
+    assert.are.equal(4, code, err)
+    assert.are.same({
+      "delete_across_zones.lua: zone " .. OTHER .. ": HTTP 500: [1141] " .. INTERNAL,
+      "delete_across_zones.lua: zone " .. OTHER .. ": 3 IP(s) pending (not known whether changed): "
+        .. table.concat(ips, " "),
+    }, lines(err))
+    assert.are.equal("2 zone(s): 1 deleted, 0 failed, 3 pending", lines(out)[#lines(out)])
+    assert.are.equal(#SEED - 1, #fake:zone(ZONE))
+    assert.are.equal(3, #fake:zone(OTHER))
+  end)
+
+  it("refuses malformed lines and bad options with status 2, before any request", function()
+    local _, err, code = run("delete_across_zones.lua", {}, ZONE .. " 192.0.2.1\nzone/x 192.0.2.2\n" .. ZONE .. "\n")
+    assert.are.equal(2, code)
+    assert.are.same({ 'stdin:2: expected ZONE_ID IP, got "zone/x 192.0.2.2"',
+      'stdin:3: expected ZONE_ID IP, got "' .. ZONE .. '"',
+      "delete_across_zones.lua: 2 malformed line(s), nothing was deleted" }, lines(err))
+    _, err, code = run("delete_across_zones.lua", { "--zones", "0" }, "")
+    assert.are.equal(2, code)
+    assert.matches("option '%-%-zones' must be a whole number >= 1", err)
+    assert.are.same({}, calls())
+  end)
+
+  it("works in the sandbox as its header shows", function()
+    local out, err, code = sandbox("delete_across_zones.lua", {}, ZONE .. " 192.0.2.1\n")
+    assert.are.equal(0, code, err)
+    assert.are.equal("1 zone(s): 1 deleted, 0 failed, 0 pending", lines(out)[#lines(out)])
+  end)
+end)
