@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua-cjson.h>
 #include <lua.h>
 #include <signal.h>
@@ -463,6 +464,18 @@ static int cf_core_journal_open(lua_State *L)
     return 1;
 }
 
+/* core.new_table(narr, nrec) -> a table with room for narr list and nrec other entries: a bulk
+ * call's bookkeeping holds one entry per IP, and growing there by rehashing costs more than
+ * the entries themselves */
+static int cf_core_new_table(lua_State *L)
+{
+    lua_Integer narr = luaL_optinteger(L, 1, 0), nrec = luaL_optinteger(L, 2, 0);
+    luaL_argcheck(L, narr >= 0 && narr <= INT_MAX, 1, "out of range");
+    luaL_argcheck(L, nrec >= 0 && nrec <= INT_MAX, 2, "out of range");
+    lua_createtable(L, (int)narr, (int)nrec);
+    return 1;
+}
+
 /* core.isatty(fd) -> boolean (progress lines are for terminals only) */
 static int cf_core_isatty(lua_State *L)
 {
@@ -508,6 +521,7 @@ int cf_open_core(lua_State *L)
                                           {"journal_open", cf_core_journal_open},
                                           {"file_mode", cf_core_file_mode},
                                           {"isatty", cf_core_isatty},
+                                          {"new_table", cf_core_new_table},
                                           {"termination_requested", cf_core_termination_requested},
                                           {NULL, NULL}};
 

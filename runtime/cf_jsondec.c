@@ -10,10 +10,22 @@
 /* members kept on the Lua stack before a table takes them: bounds stack use on huge arrays */
 #define FLUSH 1024
 
+/* Object keys repeat (an API list is many objects of the same few keys): the first KEYS short
+ * keys seen are kept, so that a repeat is pushed from the cache instead of being hashed and
+ * looked up in Lua's string table again. */
+#define KEYS       16
+#define KEY_MAXLEN 40
+
 typedef struct dec {
     lua_State *L;
     const char *p, *end, *start;
     int null_idx;
+    int keys_idx; /* stack index of the table anchoring the cached keys */
+    int nkeys;
+    struct {
+        const char *s; /* the Lua string's bytes, stable while the table anchors it */
+        size_t len;
+    } keys[KEYS];
     int depth;
     const char *err; /* the first problem found, a static string */
     size_t err_at;   /* its byte offset */
@@ -155,6 +167,35 @@ static int string(dec *d)
     return fail(d, "unterminated string", open);
 }
 
+/* An object key: from the cache when it is one of the keys seen before. */
+static int key(dec *d)
+{
+    const char *s = d->p + 1, *q = s;
+    while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 &&
+           q - s <= KEY_MAXLEN)
+        q++;
+    if (q >= d->end || *q != '"' || q - s > KEY_MAXLEN)
+        return string(d); /* escapes, long keys, errors: the general path */
+    size_t len = (size_t)(q - s);
+    for (int i = 0; i < d->nkeys; i++) {
+        if (d->keys[i].len == len && memcmp(d->keys[i].s, s, len) == 0) {
+            lua_rawgeti(d->L, d->keys_idx, i + 1);
+            d->p = q + 1;
+            return 1;
+        }
+    }
+    const char *interned = lua_pushlstring(d->L, s, len);
+    if (d->nkeys < KEYS) {
+        lua_pushvalue(d->L, -1);
+        lua_rawseti(d->L, d->keys_idx, d->nkeys + 1);
+        d->keys[d->nkeys].s = interned;
+        d->keys[d->nkeys].len = len;
+        d->nkeys++;
+    }
+    d->p = q + 1;
+    return 1;
+}
+
 static int number(dec *d)
 {
     const char *s = d->p, *q = s;
@@ -280,7 +321,7 @@ static int object(dec *d)
         luaL_checkstack(L, 4, "JSON object too large");
         if (d->p >= d->end || *d->p != '"')
             return fail(d, "expected a string key in an object", d->p);
-        if (!string(d))
+        if (!key(d))
             return 0;
         skip_ws(d);
         if (d->p >= d->end || *d->p != ':')
@@ -354,7 +395,7 @@ static int value(dec *d)
 
 int cf_json_decode(lua_State *L, const char *s, size_t n, int null_idx)
 {
-    dec d = {L, s, s + n, s, lua_absindex(L, null_idx), 0, NULL, 0};
+    dec d = {.L = L, .p = s, .end = s + n, .start = s, .null_idx = lua_absindex(L, null_idx)};
     int base = lua_gettop(L);
     luaL_checkstack(L, 8, "JSON");
     skip_ws(&d);
@@ -362,10 +403,14 @@ int cf_json_decode(lua_State *L, const char *s, size_t n, int null_idx)
         lua_pushliteral(L, "no JSON value (empty text)");
         return 0;
     }
+    lua_createtable(L, KEYS, 0);
+    d.keys_idx = lua_gettop(L);
     if (value(&d)) {
         skip_ws(&d);
-        if (d.p == d.end)
+        if (d.p == d.end) {
+            lua_remove(L, d.keys_idx);
             return 1;
+        }
         fail(&d, "unexpected text after the value", d.p);
     }
     lua_settop(L, base);

@@ -114,3 +114,24 @@ describe("credentials from the environment", function()
     c:close()
   end)
 end)
+
+describe("cloudflare.core.new_table (runtime/cf_client.c)", function()
+  local core = require "cloudflare.core"
+
+  it("returns an empty table that grows like any other", function()
+    local t = core.new_table(4, 2)
+    assert.are.same({}, t)
+    for i = 1, 10 do t[i] = i end
+    t.x = true
+    assert.are.equal(10, #t)
+    assert.is_true(t.x)
+    assert.are.same({}, core.new_table())
+  end)
+
+  it("raises for sizes out of range, naming the argument", function()
+    assert.has_error(function() core.new_table(-1, 0) end,
+      "bad argument #1 to 'new_table' (out of range)")
+    assert.has_error(function() core.new_table(0, math.maxinteger) end,
+      "bad argument #2 to 'new_table' (out of range)")
+  end)
+end)

@@ -74,6 +74,27 @@ describe("cloudflare.json.decode (runtime/cf_jsondec.c, also the decoder of API 
     assert.are.same({ k = 2 }, decode('{"k": 1, "k": 2}'))
   end)
 
+  it("decodes repeated object keys alike, whether short, escaped, long or many", function()
+    -- the decoder caches the first short keys it meets; escaped, long and later keys take the
+    -- general path, and all must come out the same
+    local long, longer = string.rep("k", 40), string.rep("k", 41)
+    local one = string.format('{"a":1,"b\\u0041":2,"%s":3,"%s":4,"":5}', long, longer)
+    local members = {}
+    for i = 1, 40 do members[i] = string.format('"m%d":%d', i, i) end
+    local many = "{" .. table.concat(members, ",") .. "}"
+    local v = decode("[" .. one .. "," .. one .. "," .. many .. "," .. many .. "]")
+    for i = 1, 2 do
+      assert.are.same({ a = 1, bA = 2, [long] = 3, [longer] = 4, [""] = 5 }, v[i])
+    end
+    for i = 1, 40 do
+      assert.are.equal(i, v[3]["m" .. i])
+      assert.are.equal(i, v[4]["m" .. i])
+    end
+    local ok, err = pcall(decode, '[{"a":1,"a\1":2}]')
+    assert.is_false(ok)
+    assert.matches("control character in a string at byte 11", err)
+  end)
+
   it("builds arrays and objects of any size", function()
     local parts = {}
     for i = 1, 5000 do parts[i] = tostring(i) end

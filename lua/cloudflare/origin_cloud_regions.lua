@@ -16,6 +16,7 @@ local util = require "cloudflare.util"
 
 local canonical = ip.canonical
 local array = json.array
+local new_table = core.new_table
 local concat = table.concat
 local format = string.format
 local argerror, quote = util.argerror, util.quote
@@ -217,10 +218,11 @@ end
 ---------------------------------------------------------------------------------------------
 -- batches
 
-local function new_batch_result()
+-- n: the number of inputs, which the lists of results are sized for.
+local function new_batch_result(n)
   return {
     id = SETTING_ID,
-    value = { succeeded = array(), failed = array(), pending = array() },
+    value = { succeeded = array(new_table(n, 0)), failed = array(), pending = array() },
     requests = 0,
   }
 end
@@ -228,10 +230,12 @@ end
 -- Bookkeeping of one batch call: the caller's spelling (input_of) and position (rank_of) of
 -- each canonical IP, and the position of the result entries rank_of cannot place (invalid
 -- inputs, overridden duplicates), so results come back in the caller's order.
-local function new_ledger()
+local function new_ledger(n)
   -- batch_of: canonical IP -> the list it was sent in; fate: IP -> true once a response
-  -- accounted for it (one table each per call, not per batch: they are the hot path)
-  return { input_of = {}, rank_of = {}, ranks = {}, batch_of = {}, fate = {} }
+  -- accounted for it (one table each per call, not per batch: they are the hot path, sized
+  -- for the n inputs once rather than grown by rehashing)
+  return { n = n, input_of = new_table(0, n), rank_of = new_table(0, n), ranks = {},
+    batch_of = new_table(0, n), fate = new_table(0, n) }
 end
 
 -- Adds an entry whose position is not its IP's (see new_ledger).
@@ -245,7 +249,7 @@ end
 -- never sent) follow in the order they came.
 local function in_input_order(items, ledger)
   local ranks, rank_of = ledger.ranks, ledger.rank_of
-  local slot, rest, last = {}, {}, 0
+  local slot, rest, last = new_table(ledger.n, 0), {}, 0
   for i = 1, #items do
     local item = items[i]
     local r = ranks[item] or rank_of[item.origin_ip]
@@ -614,8 +618,8 @@ function ops.bulk_delete(ctx, args)
   local concurrency = check_concurrency(fname, args, 2)
 
   -- canonical form, first-seen order, one entry per address; non-addresses are never sent
-  local res, ledger = new_batch_result(), new_ledger()
-  local order, input_of, rank_of = {}, ledger.input_of, ledger.rank_of
+  local res, ledger = new_batch_result(n), new_ledger(n)
+  local order, input_of, rank_of = new_table(n, 0), ledger.input_of, ledger.rank_of
   local bad_seen = {}
   for i = 1, n do
     local s = ips[i]
@@ -679,8 +683,9 @@ function ops.bulk_edit(ctx, args)
   local path_j = check_journal(fname, args, 2)
   local concurrency = check_concurrency(fname, args, 2)
 
-  local res, ledger = new_batch_result(), new_ledger()
-  local order, payload, input_of, rank_of = {}, {}, ledger.input_of, ledger.rank_of
+  local res, ledger = new_batch_result(n), new_ledger(n)
+  local order, payload, input_of, rank_of = new_table(n, 0), new_table(0, n), ledger.input_of,
+    ledger.rank_of
   for i = 1, n do
     local item = items[i]
     local given = item.ip

@@ -37,6 +37,24 @@ function M.check_list(fname, arg, list, what, level, check)
     M.argerror(fname, arg, "expected a list of " .. what .. ", got " .. type(list), level + 1)
   end
   local n = #list
+  -- The common case, a proper sequence, checked without a call per element: exactly n keys,
+  -- none of 1..n missing, means the keys are 1..n. Anything else takes the loop below, which
+  -- names the first stray key.
+  local keys = 0
+  for _ in pairs(list) do keys = keys + 1 end
+  if keys == n then
+    local i = 1
+    while i <= n and list[i] ~= nil do i = i + 1 end
+    if i > n then
+      if check then
+        for k = 1, n do
+          local problem = check(k, list[k])
+          if problem then M.argerror(fname, arg, format("element %d %s", k, problem), level + 1) end
+        end
+      end
+      return n
+    end
+  end
   for k, v in pairs(list) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
       M.argerror(fname, arg, "expected a list (keys 1.." .. n .. "), found key " .. M.quote(k),
