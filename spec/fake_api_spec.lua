@@ -105,6 +105,42 @@ describe("the fake API", function()
     slow:close()
     quick:close()
   end)
+
+  it("applies a request on arrival and answers it `latency` later; a fault's delay comes first", function()
+    local function send(ip)
+      local c = assert(socket.connect(fake.host, fake.port))
+      local body = '["' .. ip .. '"]'
+      c:send("DELETE " .. BATCH .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. H.TOKEN
+        .. "\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+      return c
+    end
+    local function held(ip)
+      for _, m in ipairs(fake:zone()) do
+        if m["origin-ip"] == ip then return true end
+      end
+      return false
+    end
+    local function unanswered(c)
+      c:settimeout(0)
+      local data, why, part = c:receive("*a")
+      return data == nil and why == "timeout" and part == ""
+    end
+    fake:options { latency = 3 }
+    local c = send("192.0.2.1")
+    local deadline = socket.gettime() + 2
+    while held("192.0.2.1") and socket.gettime() < deadline do socket.sleep(0.02) end
+    assert.is_false(held("192.0.2.1"), "applied while its answer is held back")
+    assert.is_true(unanswered(c), "answered before its latency")
+    c:close()
+
+    fake:options { latency = 0 }
+    fake:fault { delay = 3, times = 1 }
+    c = send("2001:db8::1")
+    socket.sleep(0.3)
+    assert.is_true(held("2001:db8::1"), "a fault's delay comes before the change")
+    assert.is_true(unanswered(c))
+    c:close()
+  end)
 end)
 
 describe("the fake API's origin cloud region endpoints", function()

@@ -202,8 +202,8 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
       socket.sleep(math.random() * duration)
       os.execute("kill -9 " .. pid .. " 2>/dev/null")
       while H.alive(pid) do socket.sleep(0.01) end
-      -- a request sent just before the kill may still be held by the server's latency; it is
-      -- applied when that ends, so restore after it (as an operator restores after the job)
+      -- a request sent just before the kill may still be in the server's hands (its
+      -- latency); restore once it is done with it (as an operator restores after the job)
       socket.sleep(0.25)
       fake:options { latency = 0 }
       local left = #fake:zone(ZONE)

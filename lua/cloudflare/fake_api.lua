@@ -46,7 +46,7 @@ local function escape_byte(c)
   return JSON_ESCAPES[c] or string.format("\\u%04x", c:byte())
 end
 
-local function encode_string(s)
+local function encode_new_string(s)
   if not s:find('[%c"\\\128-\255]') then -- the common case: nothing to escape or check
     return '"' .. s .. '"'
   end
@@ -54,6 +54,27 @@ local function encode_string(s)
   -- body in the log) are written as \u00XX, i.e. read as Latin-1, so the output stays JSON.
   local pattern = utf8.len(s) and '[%c"\\]' or '[%c"\\\128-\255]'
   return '"' .. s:gsub(pattern, escape_byte) .. '"'
+end
+
+-- Short strings' encodings are kept: every item of a batch's answer repeats the same keys and
+-- values ("region", "us-east-1"), and scanning each one again was the fake's largest cost. The
+-- cache is emptied when full, so that unique strings (IPs) cannot grow it without bound.
+local ENCODED_MAX, ENCODED_LEN = 4096, 64
+local encoded, n_encoded = {}, 0
+
+local function encode_string(s)
+  local e = encoded[s]
+  if e then
+    return e
+  end
+  e = encode_new_string(s)
+  if #s <= ENCODED_LEN then
+    if n_encoded == ENCODED_MAX then
+      encoded, n_encoded = {}, 0
+    end
+    encoded[s], n_encoded = e, n_encoded + 1
+  end
+  return e
 end
 
 local function encode_number(n)
@@ -95,56 +116,68 @@ local function is_sequence(t)
   return true
 end
 
-local function encode_value(v, out, depth)
+-- Appends v's JSON text to out, whose last index is n; returns the new last index. (The fake
+-- answers every batch with an item per IP, so this is its hottest code.)
+local function encode_value(v, out, n, depth)
   if depth > 100 then
     error("JSON value nested too deeply (a cycle?)")
   end
   local t = type(v)
+  n = n + 1
   if v == nil or v == NULL then
-    out[#out + 1] = "null"
+    out[n] = "null"
   elseif t == "boolean" then
-    out[#out + 1] = v and "true" or "false"
+    out[n] = v and "true" or "false"
   elseif t == "number" then
-    out[#out + 1] = encode_number(v)
+    out[n] = encode_number(v)
   elseif t == "string" then
-    out[#out + 1] = encode_string(v)
+    out[n] = encode_string(v)
   elseif t == "table" then
     if getmetatable(v) == ARRAY_MT or is_sequence(v) then
-      out[#out + 1] = "["
+      out[n] = "["
       for i = 1, #v do
         if i > 1 then
-          out[#out + 1] = ","
+          n = n + 1
+          out[n] = ","
         end
-        encode_value(v[i], out, depth + 1)
+        n = encode_value(v[i], out, n, depth + 1)
       end
-      out[#out + 1] = "]"
+      n = n + 1
+      out[n] = "]"
     else
-      local keys, values = {}, {}
-      for k, val in pairs(v) do
-        local key = type(k) == "string" and k or tostring(k)
-        keys[#keys + 1] = key
-        values[key] = val
+      -- keys that are not strings are written as their tostring
+      local keys, values, all_strings = {}, v, true
+      for k in pairs(v) do
+        keys[#keys + 1] = k
+        all_strings = all_strings and type(k) == "string"
+      end
+      if not all_strings then
+        values = {}
+        for i, k in ipairs(keys) do
+          local key = type(k) == "string" and k or tostring(k)
+          keys[i], values[key] = key, v[k]
+        end
       end
       table.sort(keys)
-      out[#out + 1] = "{"
-      for i, key in ipairs(keys) do
-        if i > 1 then
-          out[#out + 1] = ","
-        end
-        out[#out + 1] = encode_string(key)
-        out[#out + 1] = ":"
-        encode_value(values[key], out, depth + 1)
+      out[n] = "{"
+      for i = 1, #keys do
+        local key = keys[i]
+        n = n + 1
+        out[n] = (i > 1 and "," or "") .. encode_string(key) .. ":"
+        n = encode_value(values[key], out, n, depth + 1)
       end
-      out[#out + 1] = "}"
+      n = n + 1
+      out[n] = "}"
     end
   else
     error("cannot encode a " .. t .. " as JSON")
   end
+  return n
 end
 
 local function encode_json(v)
   local out = {}
-  encode_value(v, out, 0)
+  encode_value(v, out, 0, 0)
   return table.concat(out)
 end
 
@@ -173,24 +206,27 @@ end
 -- the client's, so that a canonicalisation bug on one side shows up in tests.
 ------------------------------------------------------------------------------------------
 
--- Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else.
+-- A dotted quad's part: 0..255 in decimal, no leading zero.
+local function octet(part)
+  if #part > 3 or (#part > 1 and part:byte(1) == 48) then
+    return nil
+  end
+  local n = tonumber(part)
+  return n <= 255 and n or nil
+end
+
+-- Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else. Returns the
+-- four numbers, or nil.
 local function parse_ipv4(s)
   local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
   if not a then
     return nil
   end
-  local bytes = {}
-  for i, part in ipairs({ a, b, c, d }) do
-    if #part > 3 or (#part > 1 and part:sub(1, 1) == "0") then
-      return nil
-    end
-    local n = tonumber(part)
-    if n > 255 then
-      return nil
-    end
-    bytes[i] = n
+  a, b, c, d = octet(a), octet(b), octet(c), octet(d)
+  if not (a and b and c and d) then
+    return nil
   end
-  return bytes
+  return a, b, c, d
 end
 
 -- Colon-separated hex groups (1-4 digits each); the last one may be a dotted IPv4 address
@@ -206,12 +242,12 @@ local function parse_groups(text, v4_tail)
   end
   for i, part in ipairs(parts) do
     if v4_tail and i == #parts and part:find(".", 1, true) then
-      local q = parse_ipv4(part)
-      if not q then
+      local a, b, c, d = parse_ipv4(part)
+      if not a then
         return nil
       end
-      groups[#groups + 1] = q[1] * 256 + q[2]
-      groups[#groups + 1] = q[3] * 256 + q[4]
+      groups[#groups + 1] = a * 256 + b
+      groups[#groups + 1] = c * 256 + d
     elseif part:match("^%x%x?%x?%x?$") then
       groups[#groups + 1] = tonumber(part, 16)
     else
@@ -295,8 +331,8 @@ local function canonical_ip(s)
     local groups = parse_ipv6(s)
     return groups and format_ipv6(groups)
   end
-  local b = parse_ipv4(s)
-  return b and string.format("%d.%d.%d.%d", b[1], b[2], b[3], b[4])
+  -- a strict dotted quad is its own canonical text (no leading zeros, nothing around it)
+  return parse_ipv4(s) and s or nil
 end
 
 ------------------------------------------------------------------------------------------
@@ -2174,9 +2210,13 @@ function Server:_handle_api(conn, req)
 
   local fault = self:_take_fault(req)
   local note = fault and string.format(" (fault %d)", fault.id) or ""
-  local wait = self.options.latency + (fault and fault.delay or 0)
-  if wait > 0 then
-    sleep_until(gettime() + wait)
+  -- The response leaves `latency` after the request came, the fake's own work included, so
+  -- that requests answered together do not queue behind each other's processing (as they
+  -- would if it came after the wait). A fault's delay comes first: a client that gives up
+  -- during it finds nothing changed.
+  local due = now + self.options.latency + (fault and fault.delay or 0)
+  if fault and (fault.delay or fault.drop == "before") then
+    sleep_until(due)
   end
   if fault and fault.drop == "before" then
     self:_log("#%d conn %d %s %s -> dropped before processing%s", record.seq, conn.id, req.method, req.path, note)
@@ -2188,6 +2228,9 @@ function Server:_handle_api(conn, req)
     resp = fault_response(fault)
   else
     resp = self:_api_response(req)
+  end
+  if gettime() < due then
+    sleep_until(due)
   end
   resp.ray = record.cf_ray
   resp.extra = limit_headers
@@ -2245,7 +2288,7 @@ usage: cfrun --fake-api [options]
   --seed FILE          seed from {"zones": {"<zone_id>": [{"origin-ip","region","vendor"}, ...]}}
   --token T            accept this API token (repeatable)
   --email E --key K    accept this legacy email/key pair
-  --latency SECONDS    delay added to every API response (default 0)
+  --latency SECONDS    answer each API request SECONDS after it came (default 0)
   --rate-limit R/S     allow R API requests per S seconds per credential, like Cloudflare's
                        1200/300; past it, 429 for S seconds (default: no limit)
   --exit-with-parent   exit when the parent process exits (under cfrun)
