@@ -330,6 +330,8 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       assert.is_nil(res)
       assert.matches("names 198.18.0.1, which was not sent", err.message)
       assert.are.same({ "192.0.2.1", "198.18.0.1" }, H.pluck(partial.value.succeeded, "origin_ip"))
+      assert.are.equal("192.0.2.1", partial.value.succeeded[1].input)
+      assert.is_nil(partial.value.succeeded[2].input) -- not the caller's: no input to name
       fake:fault { body_override = '{"success":true,"errors":[],"messages":[],"result":{"value":{"a":1}}}' }
       local listed
       listed, err = client.cache.origin_cloud_regions.list { zone_id = ZONE }

@@ -227,15 +227,20 @@ local function new_batch_result(n)
   }
 end
 
--- Bookkeeping of one batch call: the caller's spelling (input_of) and position (rank_of) of
--- each canonical IP, and the position of the result entries rank_of cannot place (invalid
--- inputs, overridden duplicates), so results come back in the caller's order.
+-- Bookkeeping of one batch call: the position (rank_of) of each canonical IP in the caller's
+-- list and the caller's spelling where it was not the canonical one (input_of; see input_for),
+-- and the position of the result entries rank_of cannot place (invalid inputs, overridden
+-- duplicates), so results come back in the caller's order.
 local function new_ledger(n)
-  -- batch_of: canonical IP -> the list it was sent in; fate: IP -> true once a response
-  -- accounted for it (one table each per call, not per batch: they are the hot path, sized
-  -- for the n inputs once rather than grown by rehashing)
-  return { n = n, input_of = new_table(0, n), rank_of = new_table(0, n), ranks = {},
-    batch_of = new_table(0, n), fate = new_table(0, n) }
+  -- batch_of: canonical IP -> the list it was sent in, then true once a response accounted
+  -- for it. Per call, not per batch, and sized for the n inputs once rather than grown by
+  -- rehashing: with rank_of, these are a bulk call's largest tables.
+  return { n = n, input_of = {}, rank_of = new_table(0, n), ranks = {}, batch_of = new_table(0, n) }
+end
+
+-- The caller's spelling of canonical IP c, nil for an IP the caller did not give.
+local function input_for(ledger, c)
+  return ledger.input_of[c] or (ledger.rank_of[c] and c) or nil
 end
 
 -- Adds an entry whose position is not its IP's (see new_ledger).
@@ -292,9 +297,12 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
   -- This loop runs for every IP of a bulk call: it is kept lean (no helper calls, whole
   -- tables built at once).
   local problem
-  local accounted, batch_of = ledger.fate, ledger.batch_of
-  for i = 1, #sent do batch_of[sent[i]] = sent end
-  local input_of = ledger.input_of
+  local batch_of = ledger.batch_of
+  for i = 1, #sent do
+    local c = sent[i]
+    if batch_of[c] ~= true then batch_of[c] = sent end
+  end
+  local input_of, rank_of = ledger.input_of, ledger.rank_of
   for _, list in ipairs { "succeeded", "failed" } do
     local items, into = value[list], res.value[list]
     local succeeded = list == "succeeded"
@@ -307,22 +315,23 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
       else
         -- what was sent is canonical, and the server echoes it
         local c = batch_of[raw] == sent and raw or canonical(raw) or raw
-        if accounted[c] then -- each IP has exactly one fate: keep the first report
+        if batch_of[c] == true then -- each IP has exactly one fate: keep the first report
           problem = problem or format("the response reports %s twice", c)
           goto next_item
         end
         if batch_of[c] ~= sent then -- kept (a deletion is never dropped), but the call is suspect
           problem = problem or format("the response names %s, which was not sent", c)
         end
-        accounted[c] = true
+        batch_of[c] = true
+        local input = input_of[c] or (rank_of[c] and c) or nil -- input_for, inlined
         local entry
         if succeeded then
           local region, vendor = item.region, item.vendor
-          entry = { origin_ip = c, input = input_of[c],
+          entry = { origin_ip = c, input = input,
             region = type(region) == "string" and region or nil,
             vendor = type(vendor) == "string" and vendor or nil }
         else
-          entry = { origin_ip = c, input = input_of[c],
+          entry = { origin_ip = c, input = input,
             error = wire_string(item.error) or "unknown error" }
           -- after a lost response, "not found" may mean "deleted by our first attempt"
           if retried and entry.error:lower():find("not found", 1, true)
@@ -338,7 +347,7 @@ local function merge_batch(res, ledger, result, sent, retried, listed)
   local out = res.value
   local missing = 0
   for i = 1, #sent do
-    if not accounted[sent[i]] then
+    if batch_of[sent[i]] ~= true then
       out.pending[#out.pending + 1] = sent[i]
       missing = missing + 1
     end
@@ -593,7 +602,7 @@ local function dry_run_delete(ctx, zone_id, order, res, ledger, opts)
   res.editable = listing.editable
   for _, c in ipairs(order) do
     local m = current[c]
-    local entry = { origin_ip = c, input = ledger.input_of[c] }
+    local entry = { origin_ip = c, input = input_for(ledger, c) }
     if m then
       entry.region, entry.vendor = m.region, m.vendor
       add_entry(ledger, res.value.succeeded, entry, ledger.rank_of[c])
@@ -628,8 +637,9 @@ function ops.bulk_delete(ctx, args)
     end
     local c = canonical(s)
     if c then
-      if not input_of[c] then
-        input_of[c], rank_of[c] = s, i
+      if not rank_of[c] then
+        rank_of[c] = i
+        if s ~= c then input_of[c] = s end
         order[#order + 1] = c
       end
     elseif not bad_seen[s] then
@@ -697,12 +707,12 @@ function ops.bulk_edit(ctx, args)
     else
       if payload[c] then -- the last item for an address wins; the earlier one is reported
         add_entry(ledger, res.value.failed, { origin_ip = c, error = "duplicate IP in request",
-          input = input_of[c] }, rank_of[c])
+          input = input_for(ledger, c) }, rank_of[c])
       else
         order[#order + 1] = c
       end
       payload[c] = { ip = c, region = item.region, vendor = item.vendor }
-      input_of[c], rank_of[c] = given, i
+      input_of[c], rank_of[c] = given ~= c and given or nil, i
     end
   end
   local run = { opts = opts, name = fname, concurrency = concurrency }
