@@ -22,6 +22,15 @@ describe("the fake API", function()
     return cjson.decode(text), status, text
   end
 
+  -- A batch DELETE of one IP on its own connection, left to be read (or not) by the caller.
+  local function send(ip)
+    local c = assert(socket.connect(fake.host, fake.port))
+    local body = '["' .. ip .. '"]'
+    c:send("DELETE " .. BATCH .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. H.TOKEN
+      .. "\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+    return c
+  end
+
   it("answers batch delete with the reference envelope and [] for empty lists", function()
     local env, status, text = call('["2001:DB8:0::1"]')
     assert.are.equal(200, status)
@@ -83,13 +92,6 @@ describe("the fake API", function()
 
   it("serves connections concurrently: a delayed request does not hold up another", function()
     fake:fault { delay = 3, times = 1 }
-    local function send(ip)
-      local c = assert(socket.connect(fake.host, fake.port))
-      local body = '["' .. ip .. '"]'
-      c:send("DELETE " .. BATCH .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. H.TOKEN
-        .. "\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
-      return c
-    end
     local slow = send("203.0.113.1")
     socket.sleep(0.1) -- let the server take the slow request (and its fault) first
     local quick = send("192.0.2.1")
@@ -107,13 +109,6 @@ describe("the fake API", function()
   end)
 
   it("applies a request on arrival and answers it `latency` later; a fault's delay comes first", function()
-    local function send(ip)
-      local c = assert(socket.connect(fake.host, fake.port))
-      local body = '["' .. ip .. '"]'
-      c:send("DELETE " .. BATCH .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " .. H.TOKEN
-        .. "\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
-      return c
-    end
     local function held(ip)
       for _, m in ipairs(fake:zone()) do
         if m["origin-ip"] == ip then return true end
