@@ -72,7 +72,7 @@ end
 -- curl deleting a zone's IPs: one process, its batches one after the other (--next), on
 -- one connection.
 local function curl_words(fake, z)
-  local url = fake.base_url .. "/zones/" .. z.id .. "/cache/origin_cloud_regions/batch"
+  local url = fake.base_url .. "/zones/" .. z.id .. "/origin/cloud_regions/batch"
   local words = { CURL }
   for i, body in ipairs(z.batches) do
     if i > 1 then words[#words + 1] = "--next" end
@@ -251,8 +251,8 @@ function scenario.capacity(fast, slow)
   -- The delete goes to an empty zone, so it can be repeated: each request still parses 100 IPs
   -- and answers 100 items (all "mapping not found"); the list is of a zone of 100 mappings.
   local full, empty = zone(5, BATCH), zone(6, BATCH)
-  local delete_path = "/zones/" .. empty.id .. "/cache/origin_cloud_regions/batch"
-  local list_path = "/zones/" .. full.id .. "/cache/origin_cloud_regions"
+  local delete_path = "/zones/" .. empty.id .. "/origin/cloud_regions/batch"
+  local list_path = "/zones/" .. full.id .. "/origin/cloud_regions?per_page=100"
   local rows = {}
   for _, fake in ipairs { fast, slow } do
     fake:control("PUT", "/__fake/zones/" .. full.id, full.seed)
@@ -356,10 +356,9 @@ local TOOL_NAMES = {
   node = "Node, official SDK", python = "Python 3, urllib",
 }
 
-local SDK_NOTE = "The SDK's `bulkDelete({ zone_id })` takes no IP list, and %s sends it to "
-  .. "`/zones/{zone_id}/origin/cloud_regions/batch` (a newer API generation the fake does not serve); "
-  .. "bench/node/sdk.mjs passes both the list and the contract's path through its request options: "
-  .. "`bulkDelete({ zone_id }, { body: ips, path: '/zones/<zone>/cache/origin_cloud_regions/batch' })`."
+local SDK_NOTE = "The SDK's `bulkDelete({ zone_id })` takes no IP list; bench/node/sdk.mjs passes it "
+  .. "through its request options (`bulkDelete({ zone_id }, { body: ips })`), and %s sends it to "
+  .. "`/zones/{zone_id}/origin/cloud_regions/batch`, the current API generation, as cfrun does."
 
 -- A report section per scenario: function(results of the scenario, results) -> markdown.
 local SECTIONS = {}

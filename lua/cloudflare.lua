@@ -1,6 +1,7 @@
 -- cloudflare: the public `cloudflare` module, layered on the native `cloudflare.core`: clients
--- and their configuration, the default client, and the door to the submodules. Endpoint logic
--- lives in cloudflare.origin_cloud_regions; nothing here does I/O.
+-- and their configuration, the default client, and the door to the submodules. The endpoint
+-- family is described in cloudflare.origin_cloud_regions and built by cloudflare.binder;
+-- nothing here does I/O.
 --
 -- Error convention, kept by every function here: programming mistakes (bad arguments, no
 -- credentials) raise; what happens on the wire returns `nil, err[, partial]`, `err` being a
@@ -46,7 +47,7 @@ local OPTION_TYPES = {
   api_token = "string", api_token_file = "string", api_email = "string", api_key = "string",
   base_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
   max_body = "number", max_retries = "number", max_retry_wait = "number", rate_limit = "table",
-  log = "string", on_wait = "function", max_in_flight = "number",
+  log = "string", on_wait = "function", max_in_flight = "number", generation = "string",
 }
 
 local function env(name)
@@ -135,6 +136,13 @@ local function build(opts, level)
       .. "api_token to cloudflare.new", level)
   end
   local log = check_transport_options(opts, level)
+  -- the API generation: v2 (/origin/cloud_regions) unless the script or environment says v1
+  local generation = opts.generation or env("CFRUN_API_GENERATION")
+    or origin_cloud_regions.DEFAULT_GENERATION
+  if not origin_cloud_regions.GENERATIONS[generation] then
+    error(format("cloudflare.new: generation must be \"v1\" or \"v2\", got %s%s", quote(generation),
+      opts.generation and "" or " (from CFRUN_API_GENERATION)"), level)
+  end
 
   local fields = {}
   local ok, client = pcall(core.client, config, fields)
@@ -145,7 +153,9 @@ local function build(opts, level)
   fields.transport = transport.new(client, { max_retries = opts.max_retries,
     max_retry_wait = opts.max_retry_wait, rate_limit = opts.rate_limit, log = log,
     on_wait = opts.on_wait, max_in_flight = opts.max_in_flight, key = key })
-  fields.cache = { origin_cloud_regions = origin_cloud_regions.bind(client, fields.transport) }
+  fields.generation = generation
+  fields.cache = { origin_cloud_regions = origin_cloud_regions.bind(client, fields.transport,
+    generation) }
   return client
 end
 
@@ -163,7 +173,7 @@ end
 
 -- cloudflare.cache.origin_cloud_regions.<op>: the same operations on the default client.
 local default_ns = {}
-for _, op in ipairs(origin_cloud_regions.OPERATIONS) do
+for _, op in ipairs(origin_cloud_regions.NAMES) do
   default_ns[op] = function(args)
     return get_default(2).cache.origin_cloud_regions[op](args)
   end

@@ -355,9 +355,14 @@ int cf_response_push(lua_State *L, const cf_response *r)
     lua_pop(L, 1);
     if (lua_isnil(L, -1) || null)
         return fail(L, r, "decode", status, 0, "response has success=true but no result");
-    lua_createtable(L, 0, 4); /* info */
+    lua_createtable(L, 0, 5); /* info */
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
+    /* a paginated list's counts sit beside result in the envelope (the v2 list) */
+    if (lua_getfield(L, env, "result_info") == LUA_TTABLE)
+        lua_setfield(L, -2, "result_info");
+    else
+        lua_pop(L, 1);
     if (r->cf_ray && *r->cf_ray) {
         lua_pushstring(L, r->cf_ray);
         lua_setfield(L, -2, "request_id");

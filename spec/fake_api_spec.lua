@@ -1,12 +1,191 @@
--- spec/fake_api_spec.lua: lua/cloudflare/fake_api.lua, the fake Cloudflare API the other specs
--- and --sandbox rely on: envelopes, authentication, validation, and serving connections
--- concurrently. Talks to it with LuaSocket only, so a cfrun bug cannot mask a fake-server bug.
+-- spec/fake_api_spec.lua: lua/cloudflare/fake_api.lua and lua/cloudflare/fake/, the fake Cloudflare API the other
+-- specs and --sandbox rely on: envelopes, authentication, both API generations over one state and the codes each
+-- answers, --generations, the control API (options, item_errors, the request log), faults, the rate limit, and
+-- serving connections concurrently. Talks to it with LuaSocket only, so a cfrun bug cannot mask a fake-server bug.
 local H = require "spec.helper"
 local cjson = require "cjson"
 local socket = require "socket"
 
 local BATCH = "/client/v4/zones/" .. H.ZONE .. "/cache/origin_cloud_regions/batch"
 local AUTH = { authorization = "Bearer " .. H.TOKEN }
+
+-- The messages of the codes Cloudflare publishes for the family (the reference's table), and
+-- the fake's own where none is published (DELETE_ABSENT, the end of LIMIT).
+local INVALID_IP = "Invalid or missing origin IP address."
+local BAD_REGION = "The vendor provided doesn't exist or the region provided does not exist for the specified "
+  .. "cloud vendor"
+local ABSENT = "Unable to retrieve origin_public_cloud_region setting value. The zone setting does not exist."
+local EXISTS = "Unable to create new origin_public_cloud_region setting. The zone setting already exists."
+local DELETE_ABSENT = "Unable to delete origin_public_cloud_region setting. The zone setting does not exist."
+local INTERNAL = "Unable to delete origin_public_cloud_region setting. Internal error."
+local function LIMIT(n) return string.format("Maximum number of IP mappings per zone (%d) reached.", n) end
+
+local V1 = "/client/v4/zones/" .. H.ZONE .. "/cache/origin_cloud_regions"
+local V2 = "/client/v4/zones/" .. H.ZONE .. "/origin/cloud_regions"
+local RFC3339 = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"
+
+-- One request to fake over a raw socket (Connection: close); returns status, headers (lower-case
+-- names), body and the header section as sent, or nil when the server closed without answering.
+local function exchange(fake, method, path, headers, body)
+  local c = assert(socket.connect(fake.host, fake.port))
+  c:settimeout(30)
+  body = body or ""
+  local lines = { method .. " " .. path .. " HTTP/1.1", "Host: x", "Connection: close",
+    "Content-Length: " .. #body }
+  for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  assert(c:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. body))
+  local all, _, partial = c:receive("*a")
+  c:close()
+  all = all or partial
+  local head, rest = all:match("^(.-)\r\n\r\n(.*)$")
+  if not head then return nil end
+  local status = tonumber(head:match("^HTTP/1%.1 (%d+)"))
+  local fields = {}
+  for name, value in head:gmatch("\r\n([^:\r\n]+): ([^\r\n]*)") do fields[name:lower()] = value end
+  return status, fields, rest, head .. "\r\n"
+end
+
+-- The envelope expected for a failure, and for a success (result_info only on v2 lists).
+local function failure(code, message)
+  return { success = false, errors = { { code = code, message = message } }, messages = {}, result = cjson.null }
+end
+local function success(result, result_info)
+  return { success = true, errors = {}, messages = {}, result = result, result_info = result_info }
+end
+
+------------------------------------------------------------------------------------------
+-- The published schemas (../shared/reference/origin-cloud-regions-contract.json, transcribed),
+-- as validators: each is function(value, where) and raises on a mismatch. Objects are closed
+-- here (no field the schema does not name), stricter than the schema: the fake writes no more.
+------------------------------------------------------------------------------------------
+local T = {}
+local function mismatch(where, what, v)
+  error(string.format("%s: expected %s, got %s", where, what, (pcall(cjson.encode, v)) and cjson.encode(v)
+    or tostring(v)), 0)
+end
+local function is_list(v) -- as cjson decodes: keys 1..n, or none
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" then return false end
+    n = n + 1
+  end
+  return n == #v
+end
+function T.string(v, w) if type(v) ~= "string" then mismatch(w, "a string", v) end end
+function T.boolean(v, w) if type(v) ~= "boolean" then mismatch(w, "a boolean", v) end end
+function T.integer(min)
+  return function(v, w)
+    if type(v) ~= "number" or not math.tointeger(v) or (min and v < min) then
+      mismatch(w, "an integer" .. (min and " >= " .. min or ""), v)
+    end
+  end
+end
+function T.date_time(v, w) if type(v) ~= "string" or not v:match(RFC3339) then mismatch(w, "a date-time", v) end end
+function T.enum(values)
+  return function(v, w)
+    for _, x in ipairs(values) do if v == x then return end end
+    mismatch(w, "one of " .. cjson.encode(values), v)
+  end
+end
+function T.nullable(f) return function(v, w) if v ~= cjson.null then f(v, w) end end end
+function T.array(item, min)
+  return function(v, w)
+    if not is_list(v) or #v < (min or 0) then mismatch(w, "an array" .. (min and " of " .. min .. "+" or ""), v) end
+    for i, x in ipairs(v) do item(x, w .. "[" .. i .. "]") end
+  end
+end
+function T.map(item)
+  return function(v, w)
+    if type(v) ~= "table" or (next(v) ~= nil and is_list(v)) then mismatch(w, "an object", v) end
+    for k, x in pairs(v) do item(x, w .. "." .. tostring(k)) end
+  end
+end
+function T.object(required, props)
+  return function(v, w)
+    if type(v) ~= "table" or (next(v) ~= nil and is_list(v)) then mismatch(w, "an object", v) end
+    for _, k in ipairs(required) do
+      if v[k] == nil then mismatch(w, "a field " .. k, v) end
+    end
+    for k, x in pairs(v) do
+      local f = props[k]
+      if not f then mismatch(w, "no field " .. tostring(k), v) end
+      f(x, w .. "." .. k)
+    end
+  end
+end
+
+local VENDOR = T.enum { "aws", "azure", "gcp", "oci" }
+local MESSAGES = T.array(T.object({ "code", "message" },
+  { code = T.integer(1000), message = T.string, documentation_url = T.string }))
+local V1_ENTRY = T.object({ "origin-ip", "vendor", "region" },
+  { ["origin-ip"] = T.string, region = T.string, vendor = VENDOR, modified_on = T.date_time })
+local V1_ITEM = T.object({ "origin-ip" }, { ["origin-ip"] = T.string, error = T.string, region = T.string,
+  vendor = T.string })
+local function v1_setting(value, nullable_time)
+  return T.object({ "id", "editable", "value" }, { id = T.enum { "origin_public_cloud_region" },
+    editable = T.boolean, value = value, modified_on = nullable_time and T.nullable(T.date_time) or T.date_time })
+end
+local V2_ENTRY = T.object({ "origin_ip", "vendor", "region" },
+  { origin_ip = T.string, region = T.string, vendor = VENDOR, modified_on = T.date_time })
+local V2_ITEM = T.object({ "origin_ip" }, { origin_ip = T.string, error = T.string, region = T.string,
+  vendor = T.string })
+local REGIONS = T.object({ "vendors", "obtained_codes" }, { obtained_codes = T.boolean,
+  vendors = T.map(T.array(T.object({ "name", "upper_tier_colos" },
+    { name = T.string, upper_tier_colos = T.array(T.string) }))) })
+local V2_RESULT_INFO = T.object({ "page", "per_page", "count", "total_count", "total_pages" },
+  { page = T.integer(), per_page = T.integer(), count = T.integer(), total_count = T.integer(),
+    total_pages = T.integer() })
+
+-- result schemas by generation, then "<METHOD> <path after the base>" ({ip} for an address)
+local RESULTS = {
+  v1 = {
+    ["GET "] = v1_setting(T.array(V1_ENTRY), true),
+    ["POST "] = v1_setting(V1_ENTRY),
+    ["PATCH "] = v1_setting(T.array(V1_ENTRY), true),
+    ["GET {ip}"] = v1_setting(V1_ENTRY),
+    ["DELETE {ip}"] = v1_setting(V1_ENTRY),
+    ["PATCH /batch"] = v1_setting(T.object({ "succeeded", "failed" },
+      { succeeded = T.array(V1_ITEM), failed = T.array(V1_ITEM) }), true),
+    ["DELETE /batch"] = v1_setting(T.object({ "succeeded", "failed" },
+      { succeeded = T.array(V1_ITEM), failed = T.array(V1_ITEM) }), true),
+    ["GET /supported_regions"] = REGIONS,
+  },
+  v2 = {
+    ["GET "] = T.array(V2_ENTRY),
+    ["GET {ip}"] = V2_ENTRY,
+    ["PUT {ip}"] = V2_ENTRY,
+    ["DELETE {ip}"] = T.object({ "origin_ip" }, { origin_ip = T.string }),
+    ["PUT /batch"] = T.object({ "succeeded", "failed" }, { succeeded = T.array(V2_ITEM), failed = T.array(V2_ITEM) }),
+    ["DELETE /batch"] = T.object({ "succeeded", "failed" },
+      { succeeded = T.array(V2_ITEM), failed = T.array(V2_ITEM) }),
+    ["GET /supported_regions"] = REGIONS,
+  },
+}
+local BASES = { v1 = "/cache/origin_cloud_regions", v2 = "/origin/cloud_regions" }
+
+-- Checks one recorded exchange (a /__fake/requests entry) against the schemas; returns the
+-- operation's key ("v2 PUT /batch") or raises.
+local function check_exchange(r)
+  local where = string.format("#%d %s %s", r.seq, r.method, r.path)
+  local suffix = r.path:match("^/client/v4/zones/[^/]*" .. BASES[r.generation]:gsub("%p", "%%%0") .. "(.*)$")
+  if suffix ~= "" and suffix ~= "/batch" and suffix ~= "/supported_regions" then suffix = "{ip}" end
+  local key = r.method .. " " .. suffix
+  local env = cjson.decode(r.response.body)
+  if r.response.status == 200 then
+    local result = RESULTS[r.generation][key]
+    assert(result, where .. ": no published operation " .. key)
+    local paged = r.generation == "v2" and key == "GET "
+    T.object({ "success", "errors", "messages", "result" }, { success = T.enum { true }, errors = MESSAGES,
+      messages = MESSAGES, result = result, result_info = paged and V2_RESULT_INFO or nil })(env, where)
+    if paged then assert(env.result_info, where .. ": no result_info") end
+  else
+    T.object({ "success", "errors", "messages", "result" }, { success = T.enum { false },
+      errors = T.array(T.object({ "code", "message" }, { code = T.integer(1000), message = T.string }), 1),
+      messages = MESSAGES, result = T.enum { cjson.null } })(env, where)
+  end
+  return r.generation .. " " .. key
+end
 
 describe("the fake API", function()
   local fake
@@ -139,9 +318,8 @@ describe("the fake API", function()
 end)
 
 describe("the fake API's origin cloud region endpoints", function()
-  local BASE = "/client/v4/zones/" .. H.ZONE .. "/cache/origin_cloud_regions"
+  local BASE = V1
   local EMPTY_ZONE = "0123456789abcdef0123456789abcdef"
-  local RFC3339 = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"
   local fake
   setup(function() fake = H.start_fake() end)
   teardown(function() fake:stop() end)
@@ -174,10 +352,6 @@ describe("the fake API's origin cloud region endpoints", function()
   local function setting(value, modified_on)
     return { success = true, errors = {}, messages = {}, result = {
       id = "origin_public_cloud_region", editable = true, modified_on = modified_on, value = value } }
-  end
-
-  local function failure(code, message)
-    return { success = false, errors = { { code = code, message = message } }, messages = {}, result = cjson.null }
   end
 
   local function assert_fails(status, code, message, method, suffix, body)
@@ -222,11 +396,11 @@ describe("the fake API's origin cloud region endpoints", function()
       end
     end)
 
-    it("answers 404 code 1142 for an unmapped IP and 400 code 1140 for an invalid one", function()
-      assert_fails(404, 1142, "origin cloud region mapping not found", "GET", "/198.51.100.1")
-      assert_fails(400, 1140, "invalid IP address", "GET", "/not-an-ip")
-      assert_fails(400, 1140, "invalid IP address", "GET", "/192.0.2.256")
-      assert_fails(400, 1140, "invalid IP address", "GET", "/2001%3Adb8%3A%3A1%2F64")
+    it("answers 404 code 1142 for an unmapped IP and 400 code 1146 for an invalid one", function()
+      assert_fails(404, 1142, ABSENT, "GET", "/198.51.100.1")
+      assert_fails(400, 1146, INVALID_IP, "GET", "/not-an-ip")
+      assert_fails(400, 1146, INVALID_IP, "GET", "/192.0.2.256")
+      assert_fails(400, 1146, INVALID_IP, "GET", "/2001%3Adb8%3A%3A1%2F64")
     end)
   end)
 
@@ -242,32 +416,33 @@ describe("the fake API's origin cloud region endpoints", function()
     end)
 
     it("refuses an IP that already has a mapping with code 1145", function()
-      assert_fails(400, 1145, "mapping already exists for this IP", "POST", "",
-        { ip = "2001:db8:0::1", region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1145, EXISTS, "POST", "", { ip = "2001:db8:0::1", region = "us-east-1", vendor = "aws" })
       assert.are.same(SEEDED, fake:zone(H.ZONE))
     end)
 
-    it("validates the body: 1198 naming the field, 1140, 1146, 1147", function()
+    it("validates the body: 1198 for its shape, 1146 for a missing or invalid IP, 1157 for vendor/region", function()
       local function bad(body) return "Invalid request body: " .. body end
       assert_fails(400, 1198, bad("the body is not valid JSON"), "POST", "", "{nope")
       assert_fails(400, 1198, bad('expected a JSON object {"ip", "region", "vendor"}'), "POST", "", "[]")
-      assert_fails(400, 1198, bad('"ip" is required'), "POST", "", { region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1146, INVALID_IP, "POST", "", { region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1146, INVALID_IP, "POST", "", '{"ip":null,"region":"us-east-1","vendor":"aws"}')
+      assert_fails(400, 1146, INVALID_IP, "POST", "", { ip = 19202, region = "us-east-1", vendor = "aws" })
       assert_fails(400, 1198, bad('"region" must be a string'), "POST", "",
         { ip = "192.0.2.9", region = 1, vendor = "aws" })
       assert_fails(400, 1198, bad('"vendor" is required'), "POST", "",
         '{"ip":"192.0.2.9","region":"us-east-1","vendor":null}')
-      assert_fails(400, 1140, "invalid IP address", "POST", "",
+      assert_fails(400, 1146, INVALID_IP, "POST", "",
         { ip = "192.0.2", region = "us-east-1", vendor = "aws" })
-      assert_fails(400, 1146, "unsupported vendor: ibm", "POST", "",
+      assert_fails(400, 1157, BAD_REGION, "POST", "",
         { ip = "192.0.2.9", region = "us-east-1", vendor = "ibm" })
-      assert_fails(400, 1147, "unsupported region us-central1 for vendor aws", "POST", "",
+      assert_fails(400, 1157, BAD_REGION, "POST", "",
         { ip = "192.0.2.9", region = "us-central1", vendor = "aws" })
       assert.are.same(SEEDED, fake:zone(H.ZONE))
     end)
 
     it("refuses a new mapping at the limit with 403 code 1164; reset restores the limit", function()
       fake:options { max_mappings = 3 }
-      assert_fails(403, 1164, "mapping limit reached (3)", "POST", "",
+      assert_fails(403, 1164, LIMIT(3), "POST", "",
         { ip = "192.0.2.9", region = "us-east-1", vendor = "aws" })
       assert.are.same(SEEDED, fake:zone(H.ZONE))
       fake:reset()
@@ -298,20 +473,22 @@ describe("the fake API's origin cloud region endpoints", function()
       fake:options { max_mappings = 3 }
       local _, status = api("PATCH", "", { ip = "203.0.113.5", region = "ap-tokyo-1", vendor = "oci" })
       assert.are.equal(200, status)
-      assert_fails(403, 1164, "mapping limit reached (3)", "PATCH", "",
+      assert_fails(403, 1164, LIMIT(3), "PATCH", "",
         { ip = "198.51.100.7", region = "us-east-1", vendor = "aws" })
       assert.are.same({ "192.0.2.1", "2001:db8::1", "203.0.113.5" }, H.pluck(fake:zone(H.ZONE), "origin-ip"))
       assert.are.equal("ap-tokyo-1", fake:zone(H.ZONE)[3].region)
     end)
 
     it("validates like create", function()
-      assert_fails(400, 1198, 'Invalid request body: "ip" must be a string', "PATCH", "",
+      assert_fails(400, 1146, INVALID_IP, "PATCH", "",
         { ip = { "192.0.2.1" }, region = "us-east-1", vendor = "aws" })
-      assert_fails(400, 1140, "invalid IP address", "PATCH", "",
+      assert_fails(400, 1146, INVALID_IP, "PATCH", "",
         { ip = "fe80::1%eth0", region = "eastus", vendor = "azure" })
-      assert_fails(400, 1146, "unsupported vendor: AWS", "PATCH", "",
+      assert_fails(400, 1198, 'Invalid request body: "region" is required', "PATCH", "",
+        { ip = "192.0.2.1", vendor = "aws" })
+      assert_fails(400, 1157, BAD_REGION, "PATCH", "",
         { ip = "192.0.2.1", region = "us-east-1", vendor = "AWS" })
-      assert_fails(400, 1147, "unsupported region eastus for vendor oci", "PATCH", "",
+      assert_fails(400, 1157, BAD_REGION, "PATCH", "",
         { ip = "192.0.2.1", region = "eastus", vendor = "oci" })
       assert.are.same(SEEDED, fake:zone(H.ZONE))
     end)
@@ -326,25 +503,23 @@ describe("the fake API's origin cloud region endpoints", function()
       assert.are.same({ SEEDED[1], SEEDED[3] }, fake:zone(H.ZONE))
     end)
 
-    it("answers 404 code 1163 when there is no mapping, 400 code 1140 for an invalid IP", function()
+    it("answers 404 code 1163 when there is no mapping, 400 code 1146 for an invalid IP", function()
       api("DELETE", "/192.0.2.1")
-      assert_fails(404, 1163, "origin cloud region mapping not found", "DELETE", "/192.0.2.1")
-      assert_fails(400, 1140, "invalid IP address", "DELETE", "/192.0.2.01")
+      assert_fails(404, 1163, DELETE_ABSENT, "DELETE", "/192.0.2.1")
+      assert_fails(400, 1146, INVALID_IP, "DELETE", "/192.0.2.01")
       assert.are.same({ SEEDED[2], SEEDED[3] }, fake:zone(H.ZONE))
     end)
   end)
 
   describe("bulk_edit (PATCH /batch)", function()
-    it("upserts item by item and reports failures in order", function()
+    it("upserts item by item in order; an invalid IP fails alone", function()
       fake:options { max_mappings = 4 }
       local env, status = api("PATCH", "/batch", cjson.encode {
         { ip = "2001:DB8::1", region = "us-west1", vendor = "gcp" },        -- update, keeps its place
         { ip = "nope", region = "us-east-1", vendor = "aws" },
-        { ip = "198.51.100.1", region = "us-east-1", vendor = "ibm" },
-        { ip = "198.51.100.2", region = "us-east1", vendor = "aws" },
         { ip = "198.51.100.3", region = "uk-london-1", vendor = "oci" },    -- new: the 4th mapping
-        { ip = "198.51.100.4", region = "eu-central-1", vendor = "aws" },   -- new: over the limit
-        { ip = "192.0.2.1", region = "eu-central-1", vendor = "aws" },      -- update still allowed
+        { ip = "192.0.2.1", region = "eu-central-1", vendor = "aws" },      -- update at the limit
+        { ip = "198.51.100.3", region = "uk-london-1", vendor = "oci" },    -- twice: counted once
       })
       assert.are.equal(200, status)
       local now = env.result.modified_on
@@ -354,13 +529,9 @@ describe("the fake API's origin cloud region endpoints", function()
           { ["origin-ip"] = "2001:db8::1", region = "us-west1", vendor = "gcp" },
           { ["origin-ip"] = "198.51.100.3", region = "uk-london-1", vendor = "oci" },
           { ["origin-ip"] = "192.0.2.1", region = "eu-central-1", vendor = "aws" },
+          { ["origin-ip"] = "198.51.100.3", region = "uk-london-1", vendor = "oci" },
         },
-        failed = {
-          { ["origin-ip"] = "nope", error = "invalid IP address" },
-          { ["origin-ip"] = "198.51.100.1", error = "unsupported vendor" },
-          { ["origin-ip"] = "198.51.100.2", error = "unsupported region" },
-          { ["origin-ip"] = "198.51.100.4", error = "mapping limit reached" },
-        },
+        failed = { { ["origin-ip"] = "nope", error = "invalid IP address" } },
       }, now), env)
       assert.are.same({
         m("192.0.2.1", "eu-central-1", "aws", now), m("2001:db8::1", "us-west1", "gcp", now), SEEDED[3],
@@ -368,12 +539,31 @@ describe("the fake API's origin cloud region endpoints", function()
       }, fake:zone(H.ZONE))
     end)
 
+    it("fails the whole batch with 500 code 1141 for an unsupported vendor or region, changing nothing", function()
+      for _, bad in ipairs { { ip = "198.51.100.1", region = "us-east-1", vendor = "ibm" },
+        { ip = "198.51.100.2", region = "us-east1", vendor = "aws" } } do
+        assert_fails(500, 1141, INTERNAL, "PATCH", "/batch", cjson.encode {
+          { ip = "192.0.2.1", region = "eu-central-1", vendor = "aws" }, bad,
+          { ip = "198.51.100.9", region = "us-east-1", vendor = "aws" } })
+      end
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+
+    it("fails the whole batch with 403 code 1164 when its new IPs pass the limit, changing nothing", function()
+      fake:options { max_mappings = 4 }
+      assert_fails(403, 1164, LIMIT(4), "PATCH", "/batch", cjson.encode {
+        { ip = "192.0.2.1", region = "eu-central-1", vendor = "aws" },
+        { ip = "198.51.100.3", region = "uk-london-1", vendor = "oci" },
+        { ip = "198.51.100.4", region = "eu-central-1", vendor = "aws" } })
+      assert.are.same(SEEDED, fake:zone(H.ZONE))
+    end)
+
     it("has a null modified_on and [] for succeeded when nothing was applied", function()
-      local env, status, text = api("PATCH", "/batch", '[{"ip":"192.0.2.1","region":"nowhere","vendor":"aws"}]')
+      local env, status, text = api("PATCH", "/batch", '[{"ip":"192.0.2.300","region":"us-east-1","vendor":"aws"}]')
       assert.are.equal(200, status)
       assert.are.equal(cjson.null, env.result.modified_on)
       assert.matches('"succeeded":%[%]', text)
-      assert.are.same({ { ["origin-ip"] = "192.0.2.1", error = "unsupported region" } }, env.result.value.failed)
+      assert.are.same({ { ["origin-ip"] = "192.0.2.300", error = "invalid IP address" } }, env.result.value.failed)
       assert.are.same(SEEDED, fake:zone(H.ZONE))
     end)
 
@@ -477,24 +667,7 @@ describe("the fake API's rate limit, statistics and response faults", function()
     fake:set_zone(H.ZONE, { { "192.0.2.1", "us-east-1", "aws" } })
   end)
 
-  -- One request over a raw socket (Connection: close); returns status, headers (lower-case
-  -- names), body, and the header section as sent.
-  local function request(method, path, headers, body)
-    local c = assert(socket.connect(fake.host, fake.port))
-    c:settimeout(30)
-    body = body or ""
-    local lines = { method .. " " .. path .. " HTTP/1.1", "Host: x", "Connection: close",
-      "Content-Length: " .. #body }
-    for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
-    assert(c:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. body))
-    local all = assert(c:receive("*a"))
-    c:close()
-    local head, rest = all:match("^(.-)\r\n\r\n(.*)$")
-    local status = tonumber(head:match("^HTTP/1%.1 (%d+)"))
-    local fields = {}
-    for name, value in head:gmatch("\r\n([^:\r\n]+): ([^\r\n]*)") do fields[name:lower()] = value end
-    return status, fields, rest, head .. "\r\n"
-  end
+  local function request(method, path, headers, body) return exchange(fake, method, path, headers, body) end
 
   local function bearer(token) return { Authorization = "Bearer " .. (token or H.TOKEN) } end
 
@@ -737,5 +910,799 @@ describe("the fake API's rate limit, statistics and response faults", function()
       assert.are.same({ "5", "60" }, { qw(h) })
       assert.is_nil(head:find("\r\nRatelimit:", 1, true)) -- only the fault's one
     end)
+  end)
+end)
+
+describe("the fake API's v2 endpoints (/origin/cloud_regions)", function()
+  local MISMATCH = "body origin_ip does not match URL"
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+
+  local SEED = {
+    { ["origin-ip"] = "192.0.2.1", region = "us-east-1", vendor = "aws", modified_on = "2026-01-01T00:00:00Z" },
+    { ["origin-ip"] = "2001:db8::1", region = "us-central1", vendor = "gcp", modified_on = "2026-01-03T00:00:00Z" },
+    { ["origin-ip"] = "203.0.113.5", region = "us-ashburn-1", vendor = "oci", modified_on = "2026-01-02T00:00:00Z" },
+  }
+  local function e(ip, region, vendor, modified_on)
+    return { origin_ip = ip, region = region, vendor = vendor, modified_on = modified_on }
+  end
+  local ENTRIES = {
+    e("192.0.2.1", "us-east-1", "aws", "2026-01-01T00:00:00Z"),
+    e("2001:db8::1", "us-central1", "gcp", "2026-01-03T00:00:00Z"),
+    e("203.0.113.5", "us-ashburn-1", "oci", "2026-01-02T00:00:00Z"),
+  }
+
+  local function seed(list)
+    local _, status = fake:control("PUT", "/__fake/zones/" .. H.ZONE, #list == 0 and "[]" or cjson.encode(list))
+    assert.are.equal(200, status)
+  end
+  before_each(function()
+    fake:reset()
+    seed(SEED)
+  end)
+
+  -- method on V2 .. suffix with the spec token; returns the decoded envelope, status, text
+  local function v2(method, suffix, body)
+    local text, status = fake:raw(method, V2 .. suffix, body, AUTH)
+    return cjson.decode(text), status, text
+  end
+  local function assert_fails(status, code, message, method, suffix, body)
+    local env, got = v2(method, suffix, body)
+    assert.are.equal(status, got, method .. " " .. suffix .. " " .. tostring(body))
+    assert.are.same(failure(code, message), env)
+  end
+  local function bad(problem) return "Invalid request body: " .. problem end
+
+  -- 25 mappings 10.0.0.1 .. 10.0.0.25, in that order
+  local function seed25()
+    local list = {}
+    for i = 1, 25 do
+      list[i] = { ["origin-ip"] = "10.0.0." .. i, region = "us-east-1", vendor = "aws",
+        modified_on = "2026-02-01T00:00:00Z" }
+    end
+    seed(list)
+  end
+  local function ips(from, to)
+    local out = {}
+    for i = from, to do out[#out + 1] = "10.0.0." .. i end
+    return out
+  end
+  local function info(page, per_page, count, total_count, total_pages)
+    return { page = page, per_page = per_page, count = count, total_count = total_count, total_pages = total_pages }
+  end
+
+  describe("list (GET ?page=&per_page=)", function()
+    it("answers an array of entries in insertion order with result_info next to result", function()
+      local env, status = v2("GET", "")
+      assert.are.equal(200, status)
+      assert.are.same(success(ENTRIES, info(1, 20, 3, 3, 1)), env)
+    end)
+
+    it("pages 20 at a time by default, up to 100 with per_page; past the end is []", function()
+      seed25()
+      local function page(query, from, to, expected_info)
+        local env, status, text = v2("GET", query)
+        assert.are.equal(200, status, query)
+        assert.are.same(from and ips(from, to) or {}, H.pluck(env.result, "origin_ip"), query)
+        assert.are.same(expected_info, env.result_info, query)
+        if not from then assert.matches('"result":%[%]', text) end
+        return env
+      end
+      local env = page("", 1, 20, info(1, 20, 20, 25, 2))
+      assert.are.same(e("10.0.0.1", "us-east-1", "aws", "2026-02-01T00:00:00Z"), env.result[1])
+      page("?page=2", 21, 25, info(2, 20, 5, 25, 2))
+      page("?page=3", nil, nil, info(3, 20, 0, 25, 2))
+      page("?per_page=100", 1, 25, info(1, 100, 25, 25, 1))
+      page("?page=2&per_page=100", nil, nil, info(2, 100, 0, 25, 1))
+      page("?per_page=7&page=4", 22, 25, info(4, 7, 4, 25, 4))
+      page("?page=25&per_page=1", 25, 25, info(25, 1, 1, 25, 25))
+      page("?per%5Fpage=5&page=%32&other=x", 6, 10, info(2, 5, 5, 25, 5))
+      -- the largest page there is: no overflow computing where it starts (cjson decodes it as a float)
+      local _, status, text = v2("GET", "?page=9223372036854775807&per_page=100")
+      assert.are.equal(200, status)
+      assert.matches('"result":[],"result_info":{"count":0,"page":9223372036854775807,"per_page":100,'
+        .. '"total_count":25,"total_pages":1}', text, 1, true)
+    end)
+
+    it("writes [] and zero counts for a zone without mappings", function()
+      seed {}
+      local _, status, text = v2("GET", "")
+      assert.are.equal(200, status)
+      assert.are.equal('{"errors":[],"messages":[],"result":[],"result_info":{"count":0,"page":1,"per_page":20,'
+        .. '"total_count":0,"total_pages":0},"success":true}', text)
+    end)
+
+    it("answers 400 code 1198 naming a bad page or per_page", function()
+      local PAGE = "Invalid query parameter page: must be an integer >= 1, given once"
+      local PER_PAGE = "Invalid query parameter per_page: must be an integer from 1 to 100, given once"
+      for _, q in ipairs { "page=0", "page=-1", "page=abc", "page=1.5", "page=", "page=1e2", "page=+1",
+        "page=99999999999999999999", "page=1&page=2", "page=0&per_page=0" } do
+        assert_fails(400, 1198, PAGE, "GET", "?" .. q)
+      end
+      for _, q in ipairs { "per_page=0", "per_page=101", "per_page=x", "per_page=", "page=2&per_page=1000",
+        "per_page=5&per_page=5" } do
+        assert_fails(400, 1198, PER_PAGE, "GET", "?" .. q)
+      end
+    end)
+
+    it("lists what remains after deletes, in order, without gaps", function()
+      seed25()
+      local gone = {}
+      for i = 2, 24, 2 do gone[#gone + 1] = "10.0.0." .. i end
+      assert.are.equal(12, #v2("DELETE", "/batch", gone).result.succeeded)
+      local seen = {}
+      for p = 1, 3 do
+        local env = v2("GET", "?per_page=5&page=" .. p)
+        assert.are.same(info(p, 5, p < 3 and 5 or 3, 13, 3), env.result_info)
+        for _, x in ipairs(env.result) do seen[#seen + 1] = x.origin_ip end
+      end
+      local odd = {}
+      for i = 1, 25, 2 do odd[#odd + 1] = "10.0.0." .. i end
+      assert.are.same(odd, seen)
+      assert.are.same(odd, H.pluck(fake:zone(), "origin-ip"))
+    end)
+  end)
+
+  describe("get (GET /<ip>)", function()
+    it("answers the entry, by percent-encoded, raw or non-canonical IP", function()
+      for _, ip in ipairs { "2001%3Adb8%3A%3A1", "2001:db8::1", "2001:DB8:0:0::1" } do
+        local env, status = v2("GET", "/" .. ip)
+        assert.are.equal(200, status, ip)
+        assert.are.same(success(ENTRIES[2]), env)
+      end
+    end)
+
+    it("answers 404 (code 1142) when absent and 400 code 1146 for an invalid IP", function()
+      assert_fails(404, 1142, ABSENT, "GET", "/198.51.100.1")
+      assert_fails(400, 1146, INVALID_IP, "GET", "/not-an-ip")
+      assert_fails(400, 1146, INVALID_IP, "GET", "/192.0.2.01")
+    end)
+  end)
+
+  describe("update (PUT /<ip>)", function()
+    it("creates a mapping at the end and answers the entry", function()
+      local env, status = v2("PUT", "/198.51.100.7", { origin_ip = "198.51.100.7", region = "europe-west3",
+        vendor = "gcp" })
+      assert.are.equal(200, status)
+      local now = env.result.modified_on
+      assert.matches(RFC3339, now)
+      assert.are.same(success(e("198.51.100.7", "europe-west3", "gcp", now)), env)
+      local zone = fake:zone()
+      assert.are.equal(4, #zone)
+      assert.are.same({ ["origin-ip"] = "198.51.100.7", region = "europe-west3", vendor = "gcp", modified_on = now },
+        zone[4])
+    end)
+
+    it("replaces a mapping in place; the body's IP may be written differently from the path's", function()
+      local env, status = v2("PUT", "/2001%3Adb8%3A%3A1", { origin_ip = "2001:DB8:0::1", region = "eastus",
+        vendor = "azure" })
+      assert.are.equal(200, status)
+      local now = env.result.modified_on
+      assert.are.same(success(e("2001:db8::1", "eastus", "azure", now)), env)
+      assert.are.same({ SEED[1], { ["origin-ip"] = "2001:db8::1", region = "eastus", vendor = "azure",
+        modified_on = now }, SEED[3] }, fake:zone())
+    end)
+
+    it("answers 400 code 1146 for an origin_ip missing, invalid or not the URL's", function()
+      assert_fails(400, 1146, MISMATCH, "PUT", "/192.0.2.1",
+        { origin_ip = "192.0.2.2", region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1146, MISMATCH, "PUT", "/2001:db8::1",
+        { origin_ip = "2001:db8::2", region = "us-east-1", vendor = "aws" })
+      for _, body in ipairs {
+        { region = "us-east-1", vendor = "aws" },
+        { ip = "192.0.2.1", region = "us-east-1", vendor = "aws" },            -- v1's key
+        { ["origin-ip"] = "192.0.2.1", region = "us-east-1", vendor = "aws" }, -- v1's response key
+        { origin_ip = "192.0.2.999", region = "us-east-1", vendor = "aws" },
+        { origin_ip = 3221225985, region = "us-east-1", vendor = "aws" },
+      } do
+        assert_fails(400, 1146, INVALID_IP, "PUT", "/192.0.2.1", body)
+      end
+      assert_fails(400, 1146, INVALID_IP, "PUT", "/not-an-ip", { origin_ip = "not-an-ip", region = "us-east-1",
+        vendor = "aws" })
+      assert.are.same(SEED, fake:zone())
+    end)
+
+    it("answers 1198 for the body's shape and 1157 for a vendor or region not supported", function()
+      assert_fails(400, 1198, bad("the body is not valid JSON"), "PUT", "/192.0.2.1", "{nope")
+      assert_fails(400, 1198, bad('expected a JSON object {"origin_ip", "region", "vendor"}'), "PUT", "/192.0.2.1",
+        "[]")
+      assert_fails(400, 1198, bad('"region" is required'), "PUT", "/192.0.2.1", { origin_ip = "192.0.2.1",
+        vendor = "aws" })
+      assert_fails(400, 1198, bad('"vendor" must be a string'), "PUT", "/192.0.2.1", { origin_ip = "192.0.2.1",
+        region = "us-east-1", vendor = true })
+      assert_fails(400, 1157, BAD_REGION, "PUT", "/192.0.2.1", { origin_ip = "192.0.2.1", region = "us-east-1",
+        vendor = "ibm" })
+      assert_fails(400, 1157, BAD_REGION, "PUT", "/192.0.2.1", { origin_ip = "192.0.2.1", region = "eastus",
+        vendor = "aws" })
+      assert.are.same(SEED, fake:zone())
+    end)
+
+    it("refuses a new IP past max_mappings with 403 code 1164 but replaces existing ones", function()
+      fake:options { max_mappings = 3 }
+      assert_fails(403, 1164, LIMIT(3), "PUT", "/198.51.100.7", { origin_ip = "198.51.100.7",
+        region = "us-east-1", vendor = "aws" })
+      assert.are.same(SEED, fake:zone())
+      local _, status = v2("PUT", "/203.0.113.5", { origin_ip = "203.0.113.5", region = "ap-tokyo-1",
+        vendor = "oci" })
+      assert.are.equal(200, status)
+      assert.are.equal("ap-tokyo-1", fake:zone()[3].region)
+    end)
+  end)
+
+  describe("delete (DELETE /<ip>)", function()
+    it("deletes and answers {origin_ip} only", function()
+      local env, status, text = v2("DELETE", "/2001%3ADB8%3A%3A1")
+      assert.are.equal(200, status)
+      assert.are.same(success { origin_ip = "2001:db8::1" }, env)
+      assert.matches('"result":{"origin_ip":"2001:db8::1"}', text, 1, true)
+      assert.are.same({ SEED[1], SEED[3] }, fake:zone())
+    end)
+
+    it("answers 404 (code 1163) when absent and 400 code 1146 for an invalid IP", function()
+      v2("DELETE", "/192.0.2.1")
+      assert_fails(404, 1163, DELETE_ABSENT, "DELETE", "/192.0.2.1")
+      assert_fails(400, 1146, INVALID_IP, "DELETE", "/192.0.2.1.1")
+      assert.are.same({ SEED[2], SEED[3] }, fake:zone())
+    end)
+  end)
+
+  describe("bulk_update (PUT /batch)", function()
+    it("creates or replaces item by item; failures per item; the result is not wrapped", function()
+      fake:options { max_mappings = 5 }
+      local env, status = v2("PUT", "/batch", cjson.encode {
+        { origin_ip = "2001:DB8::1", region = "us-west1", vendor = "gcp" },      -- replaced in place
+        { origin_ip = "nope", region = "us-east-1", vendor = "aws" },
+        { origin_ip = "198.51.100.1", region = "us-east-1", vendor = "ibm" },
+        { origin_ip = "198.51.100.2", region = "us-east1", vendor = "aws" },
+        { origin_ip = "198.51.100.3", region = "uk-london-1", vendor = "oci" },  -- new: the 4th mapping
+      })
+      assert.are.equal(200, status)
+      assert.are.same(success {
+        succeeded = {
+          { origin_ip = "2001:db8::1", region = "us-west1", vendor = "gcp" },
+          { origin_ip = "198.51.100.3", region = "uk-london-1", vendor = "oci" },
+        },
+        failed = {
+          { origin_ip = "nope", error = "invalid IP address" },
+          { origin_ip = "198.51.100.1", error = "unsupported vendor" },
+          { origin_ip = "198.51.100.2", error = "unsupported region" },
+        },
+      }, env)
+      local zone = fake:zone()
+      assert.are.equal(4, #zone)
+      assert.are.same(SEED[1], zone[1]) -- unlisted: untouched
+      assert.are.same(SEED[3], zone[3])
+      assert.matches(RFC3339, zone[2].modified_on)
+      assert.are_not.equal(SEED[2].modified_on, zone[2].modified_on)
+      assert.are.same({ "2001:db8::1", "us-west1", "gcp" }, { zone[2]["origin-ip"], zone[2].region, zone[2].vendor })
+      assert.are.same({ "198.51.100.3", "uk-london-1", "oci" },
+        { zone[4]["origin-ip"], zone[4].region, zone[4].vendor })
+    end)
+
+    it("writes [] for an empty list", function()
+      local _, status, text = v2("PUT", "/batch", '[{"origin_ip":"x","region":"us-east-1","vendor":"aws"}]')
+      assert.are.equal(200, status)
+      assert.matches('"result":{"failed":[{"error":"invalid IP address","origin_ip":"x"}],"succeeded":[]}', text, 1,
+        true)
+    end)
+
+    it("rejects a body that is not an array of 1 to 100 {origin_ip, region, vendor} with code 1198", function()
+      local many = {}
+      for i = 1, 101 do many[i] = { origin_ip = "10.0.0." .. i, region = "us-east-1", vendor = "aws" } end
+      assert_fails(400, 1198, bad("the body is not valid JSON"), "PUT", "/batch", "")
+      assert_fails(400, 1198, bad('expected a JSON array of objects {"origin_ip", "region", "vendor"}'), "PUT",
+        "/batch", { origin_ip = "192.0.2.1", region = "us-east-1", vendor = "aws" })
+      assert_fails(400, 1198, bad("the array is empty; send 1 to 100 mappings"), "PUT", "/batch", "[]")
+      assert_fails(400, 1198, bad("101 items; at most 100 mappings per request"), "PUT", "/batch", cjson.encode(many))
+      assert_fails(400, 1198, bad('item 1 of the array: "origin_ip" is required'), "PUT", "/batch",
+        '[{"ip":"192.0.2.1","region":"us-east-1","vendor":"aws"}]')
+      assert_fails(400, 1198, bad("item 2 of the array: not a JSON object"), "PUT", "/batch",
+        '[{"origin_ip":"192.0.2.1","region":"us-east-1","vendor":"aws"},"192.0.2.2"]')
+      assert.are.same(SEED, fake:zone())
+    end)
+  end)
+
+  describe("bulk_delete (DELETE /batch)", function()
+    it("deletes item by item with the region and vendor each had; failures per item; not wrapped", function()
+      local env, status = v2("DELETE", "/batch", '["198.51.100.1","nope","2001:DB8::1","2001:db8::1"]')
+      assert.are.equal(200, status)
+      assert.are.same(success {
+        succeeded = { { origin_ip = "2001:db8::1", region = "us-central1", vendor = "gcp" } },
+        failed = {
+          { origin_ip = "198.51.100.1", error = "mapping not found" },
+          { origin_ip = "nope", error = "invalid IP address" },
+          { origin_ip = "2001:db8::1", error = "mapping not found" }, -- second occurrence
+        },
+      }, env)
+      assert.are.same({ SEED[1], SEED[3] }, fake:zone())
+      local _, _, text = v2("DELETE", "/batch", '["192.0.2.1"]')
+      assert.matches('"failed":[]', text, 1, true)
+    end)
+
+    it("rejects bad bodies with code 1198", function()
+      local list = {}
+      for i = 1, 101 do list[i] = "10.0.0." .. (i % 250) end
+      for _, body in ipairs { "not json", "{}", "[]", '["a", 2]', cjson.encode(list) } do
+        local env, status = v2("DELETE", "/batch", body)
+        assert.are.equal(400, status, body)
+        assert.are.equal(1198, env.errors[1].code)
+        assert.matches("^Invalid request body: ", env.errors[1].message)
+      end
+      assert.are.same(SEED, fake:zone())
+    end)
+  end)
+
+  describe("supported_regions and routing", function()
+    it("answers supported_regions as v1 does", function()
+      local _, status, text = v2("GET", "/supported_regions")
+      assert.are.equal(200, status)
+      assert.are.equal((fake:raw("GET", V1 .. "/supported_regions", nil, AUTH)), text)
+      assert.are.same(require("cloudflare.fake_api").SUPPORTED_REGIONS, cjson.decode(text).result.vendors)
+    end)
+
+    it("answers 405 code 10405 for other methods, 7000 below an IP, 7003 for a bad zone id", function()
+      for _, c in ipairs {
+        { "POST", "" }, { "PUT", "" }, { "PATCH", "" }, { "DELETE", "" }, { "GET", "/batch" }, { "PATCH", "/batch" },
+        { "POST", "/batch" }, { "PUT", "/supported_regions" }, { "PATCH", "/192.0.2.1" }, { "POST", "/192.0.2.1" },
+      } do
+        assert_fails(405, 10405, "Method not allowed", c[1], c[2], c[1] ~= "GET" and "[]" or nil)
+      end
+      assert_fails(404, 7000, "No route for that URI", "GET", "/192.0.2.1/more")
+      local text, status = fake:raw("GET", "/client/v4/zones/bad-zone!/origin/cloud_regions", nil, AUTH)
+      assert.are.equal(404, status)
+      assert.are.equal(7003, cjson.decode(text).errors[1].code)
+      assert.are.same(SEED, fake:zone())
+    end)
+
+    it("always writes origin_ip, whatever wire_key says", function()
+      for _, key in ipairs { "origin-ip", "origin_ip" } do
+        fake:options { wire_key = key }
+        for _, c in ipairs { { "GET", "" }, { "GET", "/192.0.2.1" }, { "DELETE", "/batch", '["2001:db8::1"]' },
+          { "PUT", "/batch", '[{"origin_ip":"2001:db8::1","region":"us-east1","vendor":"gcp"}]' } } do
+          local _, status, text = v2(c[1], c[2], c[3])
+          assert.are.equal(200, status)
+          assert.matches('"origin_ip":', text, 1, true)
+          assert.is_nil(text:find('"origin-ip"', 1, true), text)
+        end
+      end
+    end)
+  end)
+end)
+
+describe("the fake API's one state under both generations", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(H.ZONE, { { "192.0.2.1", "us-east-1", "aws" }, { "2001:db8::1", "us-central1", "gcp" } })
+  end)
+
+  local function call(method, path, body)
+    local text, status = fake:raw(method, path, body, AUTH)
+    return cjson.decode(text), status
+  end
+
+  it("shows a mapping written through one generation to the other", function()
+    local _, status = call("POST", V1, { ip = "198.51.100.7", region = "eu-west-2", vendor = "aws" })
+    assert.are.equal(200, status)
+    local env
+    env, status = call("GET", V2 .. "/198.51.100.7")
+    assert.are.equal(200, status)
+    assert.are.same({ "198.51.100.7", "eu-west-2", "aws" }, { env.result.origin_ip, env.result.region,
+      env.result.vendor })
+    _, status = call("PUT", V2 .. "/198.51.100.8", { origin_ip = "198.51.100.8", region = "uksouth",
+      vendor = "azure" })
+    assert.are.equal(200, status)
+    env, status = call("GET", V1 .. "/198.51.100.8")
+    assert.are.equal(200, status)
+    assert.are.same({ "198.51.100.8", "uksouth", "azure" }, { env.result.value["origin-ip"], env.result.value.region,
+      env.result.value.vendor })
+    local order = { "192.0.2.1", "2001:db8::1", "198.51.100.7", "198.51.100.8" }
+    assert.are.same(order, H.pluck(call("GET", V1).result.value, "origin-ip"))
+    assert.are.same(order, H.pluck(call("GET", V2).result, "origin_ip"))
+    assert.are.equal(4, call("GET", V2).result_info.total_count)
+    assert.are.same(order, H.pluck(fake:zone(), "origin-ip"))
+  end)
+
+  it("deletes through one generation what the other wrote", function()
+    call("PUT", V2 .. "/198.51.100.8", { origin_ip = "198.51.100.8", region = "uksouth", vendor = "azure" })
+    local _, status = call("DELETE", V2 .. "/192.0.2.1")
+    assert.are.equal(200, status)
+    assert.are.same({ 404, 1142 }, (function()
+      local env, s = call("GET", V1 .. "/192.0.2.1")
+      return { s, env.errors[1].code }
+    end)())
+    local env = call("DELETE", V1 .. "/batch", { "198.51.100.8" })
+    assert.are.same({ { ["origin-ip"] = "198.51.100.8", region = "uksouth", vendor = "azure" } },
+      env.result.value.succeeded)
+    _, status = call("GET", V2 .. "/198.51.100.8")
+    assert.are.equal(404, status)
+    assert.are.same({ "2001:db8::1" }, H.pluck(fake:zone(), "origin-ip"))
+  end)
+
+  it("counts both generations' mappings against one limit", function()
+    fake:options { max_mappings = 3 }
+    local _, status = call("POST", V1, { ip = "198.51.100.7", region = "eu-west-2", vendor = "aws" })
+    assert.are.equal(200, status)
+    local env
+    env, status = call("PUT", V2 .. "/198.51.100.8", { origin_ip = "198.51.100.8", region = "uksouth",
+      vendor = "azure" })
+    assert.are.same({ 403, 1164 }, { status, env.errors[1].code })
+    env, status = call("PUT", V2 .. "/batch", { { origin_ip = "198.51.100.8", region = "uksouth", vendor = "azure" } })
+    assert.are.same({ 403, 1164 }, { status, env.errors[1].code }) -- the whole batch, as v1's
+    env, status = call("PATCH", V1 .. "/batch", { { ip = "198.51.100.8", region = "eu-west-2", vendor = "aws" } })
+    assert.are.same({ 403, 1164 }, { status, env.errors[1].code })
+    assert.are.same({ "192.0.2.1", "2001:db8::1", "198.51.100.7" }, H.pluck(fake:zone(), "origin-ip"))
+  end)
+end)
+
+describe("the fake API's generations (--generations, the generations option)", function()
+  local NO_ROUTE = failure(7000, "No route for that URI")
+
+  -- Runs fn(fake) against a fake started with args, stopping it whatever happens.
+  local function with_fake(args, fn)
+    local fake = H.start_fake(args)
+    local ok, err = pcall(fn, fake)
+    fake:stop()
+    assert(ok, err)
+  end
+  local function call(fake, method, path, body, headers)
+    local text, status = fake:raw(method, path, body, headers or AUTH)
+    return cjson.decode(text), status, text
+  end
+  local function generations(fake) return (fake:control("GET", "/__fake/options")).generations end
+
+  it("serves both by default and shows them in the options", function()
+    with_fake({}, function(fake)
+      assert.are.same({ "v1", "v2" }, generations(fake))
+      assert.are.equal(200, select(2, call(fake, "GET", V1)))
+      assert.are.equal(200, select(2, call(fake, "GET", V2)))
+    end)
+    with_fake({ "--generations", "v1,v2" }, function(fake)
+      assert.are.same({ "v1", "v2" }, generations(fake))
+    end)
+  end)
+
+  it("--generations v2: v1 answers 404 code 7000 exactly as an unknown route, changing nothing", function()
+    with_fake({ "--generations", "v2" }, function(fake)
+      assert.are.same({ "v2" }, generations(fake))
+      for _, c in ipairs { { "GET", V1 }, { "GET", V1 .. "/192.0.2.1" }, { "GET", V1 .. "/supported_regions" },
+        { "POST", V1, { ip = "192.0.2.1", region = "us-east-1", vendor = "aws" } },
+        { "DELETE", V1 .. "/batch", { "192.0.2.1" } } } do
+        local env, status, text = call(fake, c[1], c[2], c[3])
+        assert.are.equal(404, status, c[1] .. " " .. c[2])
+        assert.are.same(NO_ROUTE, env)
+        assert.are.equal(select(3, call(fake, c[1], "/client/v4/nowhere", c[3])), text)
+      end
+      assert.are.same({}, fake:zone())
+      -- authentication comes first, as for an unknown route
+      local bad = { authorization = "Bearer wrong" }
+      local _, s1, t1 = call(fake, "GET", V1, nil, bad)
+      local _, s2, t2 = call(fake, "GET", "/client/v4/nowhere", nil, bad)
+      assert.are.same({ 403, t2 }, { s1, t1 })
+      assert.are.equal(403, s2)
+      local _, status = call(fake, "PUT", V2 .. "/192.0.2.1", { origin_ip = "192.0.2.1", region = "us-east-1",
+        vendor = "aws" })
+      assert.are.equal(200, status)
+      assert.are.same({ "192.0.2.1" }, H.pluck(fake:zone(), "origin-ip"))
+    end)
+  end)
+
+  it("--generations v1: v2 answers 404 code 7000", function()
+    with_fake({ "--generations=v1" }, function(fake)
+      assert.are.same({ "v1" }, generations(fake))
+      for _, c in ipairs { { "GET", V2 }, { "GET", V2 .. "/192.0.2.1" }, { "DELETE", V2 .. "/batch", { "192.0.2.1" } },
+        { "PUT", V2 .. "/192.0.2.1", { origin_ip = "192.0.2.1", region = "us-east-1", vendor = "aws" } } } do
+        local env, status = call(fake, c[1], c[2], c[3])
+        assert.are.equal(404, status)
+        assert.are.same(NO_ROUTE, env)
+      end
+      assert.are.same({}, fake:zone())
+      assert.are.equal(200, select(2, call(fake, "GET", V1)))
+    end)
+  end)
+
+  it("switches at run time with the generations option; reset restores the start-up value", function()
+    with_fake({ "--generations", "v2" }, function(fake)
+      local o, status = fake:control("PUT", "/__fake/options", { generations = { "v1" } })
+      assert.are.equal(200, status)
+      assert.are.same({ "v1" }, o.generations)
+      assert.are.same({ "v1" }, generations(fake))
+      assert.are.same({ 404, NO_ROUTE }, (function()
+        local env, s = call(fake, "GET", V2)
+        return { s, env }
+      end)())
+      assert.are.equal(200, select(2, call(fake, "GET", V1)))
+      o = fake:control("PUT", "/__fake/options", { generations = { "v2", "v1", "v2" } })
+      assert.are.same({ "v1", "v2" }, o.generations)
+      assert.are.equal(200, select(2, call(fake, "GET", V2)))
+      fake:reset()
+      assert.are.same({ "v2" }, generations(fake))
+      assert.are.equal(404, select(2, call(fake, "GET", V1)))
+    end)
+  end)
+
+  it("rejects bad lists in the option and on the command line", function()
+    with_fake({}, function(fake)
+      for _, body in ipairs { '{"generations":[]}', '{"generations":["v3"]}', '{"generations":"v1"}',
+        '{"generations":[1]}', '{"generations":null}', '{"generations":{"v1":true}}' } do
+        local o, status = fake:control("PUT", "/__fake/options", body)
+        assert.are.equal(400, status, body)
+        assert.is_false(o.ok)
+        assert.matches("generations", o.error, 1, true)
+      end
+      local o = fake:control("PUT", "/__fake/options", '{"generations":["v3"]}')
+      assert.are.equal("generations: unknown generation 'v3' (known: v1, v2)", o.error)
+      assert.are.same({ "v1", "v2" }, generations(fake))
+    end)
+    for _, value in ipairs { "v3", "", "v1,,v2", "V1" } do
+      local _, stderr, code = H.run { "--fake-api", "--generations", value }
+      assert.are.equal(2, code, value)
+      assert.matches("option --generations", stderr, 1, true)
+    end
+    local out, _, code = H.run { "--fake-api", "--help" }
+    assert.are.equal(0, code)
+    assert.matches("--generations LIST", out, 1, true)
+  end)
+end)
+
+describe("the fake API's per-item error texts (item_errors)", function()
+  local DEFAULTS = { not_found = "mapping not found", invalid_ip = "invalid IP address",
+    unsupported_vendor = "unsupported vendor", unsupported_region = "unsupported region",
+    limit = "mapping limit reached" }
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(H.ZONE, { { "192.0.2.1", "us-east-1", "aws" }, { "2001:db8::1", "us-central1", "gcp" } })
+  end)
+
+  local function item_errors() return (fake:control("GET", "/__fake/options")).item_errors end
+  local function set(body)
+    local o, status = fake:control("PUT", "/__fake/options", body)
+    return o, status
+  end
+  local function call(method, path, body)
+    local text, status = fake:raw(method, path, body, AUTH)
+    assert.are.equal(200, status, text)
+    return cjson.decode(text).result
+  end
+
+  it("shows the defaults", function()
+    assert.are.same(DEFAULTS, item_errors())
+  end)
+
+  it("sets the texts of failed batch items in both generations, key by key; reset restores them", function()
+    local o, status = set { item_errors = { not_found = "NF", invalid_ip = "BAD IP" } }
+    assert.are.equal(200, status)
+    local expected = {}
+    for k, v in pairs(DEFAULTS) do expected[k] = v end
+    expected.not_found, expected.invalid_ip = "NF", "BAD IP"
+    assert.are.same(expected, o.item_errors)
+    assert.are.same(expected, item_errors())
+    assert.are.same({ "NF", "BAD IP" }, H.pluck(call("DELETE", V1 .. "/batch", { "198.51.100.1", "nope" }).value.failed,
+      "error"))
+    assert.are.same({ "NF", "BAD IP" }, H.pluck(call("DELETE", V2 .. "/batch", { "198.51.100.1", "nope" }).failed,
+      "error"))
+    assert.are.same({ "BAD IP" }, H.pluck(call("PATCH", V1 .. "/batch",
+      { { ip = "nope", region = "us-east-1", vendor = "aws" } }).value.failed, "error"))
+
+    set { item_errors = { unsupported_vendor = "V?", unsupported_region = "R?", limit = "FULL" } }
+    fake:options { max_mappings = #fake:zone() + 1 }
+    local result = call("PUT", V2 .. "/batch", {
+      { origin_ip = "198.51.100.1", region = "us-east-1", vendor = "ibm" },
+      { origin_ip = "198.51.100.2", region = "eastus", vendor = "aws" },
+      { origin_ip = "198.51.100.3", region = "us-east-1", vendor = "aws" },
+      { origin_ip = "x", region = "us-east-1", vendor = "aws" },
+    })
+    assert.are.same({ "198.51.100.3" }, H.pluck(result.succeeded, "origin_ip"))
+    assert.are.same({ "V?", "R?", "BAD IP" }, H.pluck(result.failed, "error"))
+    -- past the limit, the contract's 1164 refuses the whole batch, whatever the texts
+    local text, lstatus = fake:raw("PUT", V2 .. "/batch", cjson.encode {
+      { origin_ip = "198.51.100.4", region = "us-east-1", vendor = "aws" },
+      { origin_ip = "198.51.100.5", region = "us-east-1", vendor = "aws" } }, AUTH)
+    assert.are.equal(403, lstatus)
+    assert.are.equal(1164, cjson.decode(text).errors[1].code)
+    fake:options { max_mappings = 3500 }
+
+    o = set '{"item_errors":{"not_found":null}}'
+    assert.are.equal("mapping not found", o.item_errors.not_found)
+    assert.are.equal("BAD IP", o.item_errors.invalid_ip)
+    fake:reset()
+    assert.are.same(DEFAULTS, item_errors())
+    set { item_errors = { limit = "FULL" } }
+    o = set '{"item_errors":null}'
+    assert.are.same(DEFAULTS, o.item_errors)
+  end)
+
+  it("rejects unknown keys and texts that are not non-empty strings, changing nothing", function()
+    for _, c in ipairs {
+      { '{"item_errors":{"gone":"x"}}', "item_errors: unknown key 'gone' (known: not_found, invalid_ip, "
+        .. "unsupported_vendor, unsupported_region, limit)" },
+      { '{"item_errors":{"not_found":5}}', "item_errors.not_found must be a non-empty string" },
+      { '{"item_errors":{"not_found":""}}', "item_errors.not_found must be a non-empty string" },
+      { '{"item_errors":{"limit":"ok","not_found":""}}', "item_errors.not_found must be a non-empty string" },
+      { '{"item_errors":"x"}', "item_errors must be an object" },
+      { '{"item_errors":["x"]}', "item_errors must be an object" },
+    } do
+      local o, status = set(c[1])
+      assert.are.equal(400, status, c[1])
+      assert.is_false(o.ok)
+      assert.are.equal(c[2], o.error:sub(1, #c[2]), c[1])
+    end
+    assert.are.same(DEFAULTS, item_errors())
+  end)
+end)
+
+describe("the fake API's request log (generation, response)", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(H.ZONE, { { "192.0.2.1", "us-east-1", "aws" }, { "2001:db8::1", "us-central1", "gcp" } })
+  end)
+
+  local function last() local log = fake:requests() return log[#log] end
+
+  it("notes which generation each API request was for", function()
+    fake:raw("GET", V1, nil, AUTH)
+    fake:raw("GET", V2 .. "?page=1", nil, AUTH)
+    fake:raw("GET", "/client/v4/nowhere", nil, AUTH)
+    fake:raw("GET", "/client/v4/zones/" .. H.ZONE .. "/dns_records", nil, AUTH)
+    fake:raw("GET", "/client/v4/zones/" .. H.ZONE .. "/origin/cloud_regionsX", nil, AUTH)
+    fake:raw("DELETE", V2 .. "/batch", '["192.0.2.1"]', AUTH)
+    fake:raw("GET", V1 .. "/supported_regions", nil, { authorization = "Bearer wrong" })
+    fake:control("GET", "/__fake/zones")
+    local log = fake:requests()
+    assert.are.equal(7, #log) -- control requests are not logged
+    local got = {}
+    for i, r in ipairs(log) do got[i] = r.generation or "-" end
+    assert.are.same({ "v1", "v2", "-", "-", "-", "v2", "v1" }, got)
+    assert.are.equal("page=1", log[2].query)
+  end)
+
+  it("holds the status and the exact body of each response", function()
+    local cases = {
+      { "GET", V1 }, { "GET", V2 }, { "GET", V2 .. "/198.51.100.1" }, { "GET", V1 .. "/nope" },
+      { "PUT", V2 .. "/batch", '[{"origin_ip":"198.51.100.1","region":"us-east-1","vendor":"aws"}]' },
+      { "GET", "/client/v4/nowhere" },
+    }
+    for _, c in ipairs(cases) do
+      local text, status = fake:raw(c[1], c[2], c[3], AUTH)
+      local r = last()
+      assert.are.equal(status, r.status)
+      assert.are.same({ status = status, body = text }, r.response)
+    end
+    local text, status = fake:raw("GET", V1, nil, {})
+    assert.are.same({ 400, text }, { last().response.status, last().response.body })
+    assert.are.equal(400, status)
+  end)
+
+  it("holds what a fault sent: half a body, a garbled one, its own, a note for oversize", function()
+    local function check(f, expected_status)
+      fake:fault(f)
+      local status, _, body = exchange(fake, "GET", V1, { Authorization = "Bearer " .. H.TOKEN })
+      assert.are.equal(expected_status, status)
+      assert.are.same({ status = status, body = body }, last().response)
+      return body
+    end
+    local whole = select(3, exchange(fake, "GET", V1, { Authorization = "Bearer " .. H.TOKEN }))
+    local half = check({ truncate = true }, 200)
+    assert.are.equal(whole:sub(1, #whole // 2), half)
+    assert.matches("#<garbage>$", check({ malformed = true }, 200))
+    assert.are.equal("<html>down</html>", check({ status = 502, body = "<html>down</html>" }, 502))
+    assert.are.equal(1141, cjson.decode(check({ status = 500 }, 500)).errors[1].code)
+
+    fake:fault { oversize = 1000 }
+    local status, _, body = exchange(fake, "GET", V1, { Authorization = "Bearer " .. H.TOKEN })
+    assert.are.same({ 200, 1000 }, { status, #body })
+    local r = last()
+    assert.are.equal(200, r.response.status)
+    assert.is_nil(r.response.body)
+    assert.matches("oversize", r.response.note, 1, true)
+
+    for _, when in ipairs { "before", "after" } do
+      fake:fault { drop = when }
+      assert.is_nil((exchange(fake, "GET", V1, { Authorization = "Bearer " .. H.TOKEN })))
+      r = last()
+      assert.are.equal(when, r.dropped)
+      assert.is_nil(r.response)
+    end
+  end)
+
+  it("holds the 429 of the rate limit", function()
+    fake:options { rate_limit = { requests = 1, per = 60 } }
+    fake:raw("GET", V2, nil, AUTH)
+    local text, status = fake:raw("GET", V2, nil, AUTH)
+    assert.are.equal(429, status)
+    assert.are.same({ status = 429, body = text }, last().response)
+  end)
+
+  it("lets every exchange of both generations be checked against the published schemas", function()
+    local a, b = AUTH, { authorization = "Bearer wrong" }
+    local function mapping(ip, key) return { [key or "ip"] = ip, region = "us-east-1", vendor = "aws" } end
+    fake:options { max_mappings = 5 }
+    for _, c in ipairs {
+      { "GET", V1 }, { "GET", V1 .. "/192.0.2.1" }, { "GET", V1 .. "/198.51.100.1" }, { "GET", V1 .. "/x" },
+      { "POST", V1, mapping("198.51.100.1") }, { "POST", V1, mapping("198.51.100.1") }, { "POST", V1, "{" },
+      { "PATCH", V1, mapping("198.51.100.2") }, { "PATCH", V1, { ip = "198.51.100.2", region = "x", vendor = "aws" } },
+      { "PATCH", V1 .. "/batch", { mapping("198.51.100.3"), mapping("nope") } },
+      { "PATCH", V1 .. "/batch", { { ip = "198.51.100.4", region = "x", vendor = "aws" } } },
+      { "PATCH", V1 .. "/batch", { mapping("198.51.100.5"), mapping("198.51.100.6") } },
+      { "DELETE", V1 .. "/batch", { "198.51.100.3", "198.51.100.3", "nope" } }, { "DELETE", V1 .. "/batch", "[]" },
+      { "DELETE", V1 .. "/198.51.100.2" }, { "DELETE", V1 .. "/198.51.100.2" }, { "GET", V1 .. "/supported_regions" },
+      { "GET", V2 }, { "GET", V2 .. "?page=9" }, { "GET", V2 .. "?per_page=0" }, { "GET", V2 .. "/192.0.2.1" },
+      { "GET", V2 .. "/198.51.100.9" }, { "PUT", V2 .. "/198.51.100.9", mapping("198.51.100.9", "origin_ip") },
+      { "PUT", V2 .. "/198.51.100.9", mapping("198.51.100.8", "origin_ip") },
+      { "PUT", V2 .. "/198.51.100.7", mapping("198.51.100.7", "origin_ip") },
+      { "PUT", V2 .. "/batch", { mapping("198.51.100.9", "origin_ip"), mapping("198.51.100.6", "origin_ip"),
+        mapping("x", "origin_ip"), { origin_ip = "192.0.2.1", region = "x", vendor = "aws" } } },
+      { "DELETE", V2 .. "/batch", { "198.51.100.9", "198.51.100.9", "x" } }, { "DELETE", V2 .. "/batch", "{}" },
+      { "DELETE", V2 .. "/192.0.2.1" }, { "DELETE", V2 .. "/192.0.2.1" }, { "GET", V2 .. "/supported_regions" },
+      { "POST", V2 }, { "GET", V2, nil, b }, { "GET", V1, nil, {} },
+    } do
+      fake:raw(c[1], c[2], c[3], c[4] or a)
+    end
+    local seen, statuses = {}, {}
+    for _, r in ipairs(fake:requests()) do
+      assert.is_string(r.generation)
+      local ok, key = pcall(check_exchange, r)
+      assert(ok, key)
+      seen[key] = true
+      statuses[r.response.status] = true
+    end
+    for gen, ops in pairs(RESULTS) do
+      for op in pairs(ops) do assert.is_true(seen[gen .. " " .. op], "no exchange for " .. gen .. " " .. op) end
+    end
+    for _, s in ipairs { 200, 400, 403, 404, 405, 500 } do assert.is_true(statuses[s], "no " .. s) end
+    -- and the check can fail: a v1 answer is not a v2 one
+    local r = fake:requests()[1]
+    r.generation, r.path = "v2", V2
+    assert.is_false((pcall(check_exchange, r)))
+  end)
+end)
+
+describe("the fake API module", function()
+  local F = require "cloudflare.fake_api"
+
+  it("keeps its public fields", function()
+    for _, k in ipairs { "new", "main", "sandbox_seed", "canonical_ip", "encode_json", "array" } do
+      assert.is_function(F[k], k)
+    end
+    assert.are.equal(H.ZONE, F.SANDBOX_ZONE)
+    assert.are.equal(3500, F.DEFAULT_MAX_MAPPINGS)
+    assert.is_table(F.SUPPORTED_REGIONS.aws)
+    assert.are.equal(cjson.null, F.null)
+    assert.are.equal("2001:db8::1", F.canonical_ip("2001:DB8:0::1"))
+    assert.is_nil(F.canonical_ip("192.0.2.01"))
+    assert.are.equal('{"a":[],"b":null}', F.encode_json { a = F.array(), b = F.null })
+    assert.are.equal(12, #F.sandbox_seed().zones[F.SANDBOX_ZONE])
+    local status, env = F.envelope.ok({}, { page = 1 })
+    assert.are.same({ 200, 1 }, { status, env.result_info.page })
+    status, env = F.envelope.fail(404, 1142, "x")
+    assert.are.same({ 404, 1142 }, { status, env.errors[1].code })
+    assert.are.equal("origin_public_cloud_region", F.envelope.setting({}).id)
+    local by_generation = {}
+    for _, r in ipairs(F.routes) do
+      assert.is_string(r.path)
+      assert.is_table(r.methods)
+      by_generation[r.generation] = (by_generation[r.generation] or 0) + 1
+    end
+    assert.are.same({ v1 = 4, v2 = 4 }, by_generation)
+    assert.truthy(("/zones/" .. H.ZONE .. "/origin/cloud_regions/batch"):match(F.routes[6].path))
+  end)
+
+  it("checks its options when created", function()
+    assert.has_error(function() F.new { generations = { "v3" } } end)
+    assert.has_error(function() F.new { item_errors = { bogus = "x" } } end)
+    assert.has_error(function() F.new { wire_key = "ip" } end)
+    local server = F.new { generations = { "v2" }, item_errors = { not_found = "gone" }, quiet = true }
+    assert.are.same({ "v2" }, server.options.generations)
+    assert.are.equal("gone", server.options.item_errors.not_found)
+    assert.are.equal("invalid IP address", server.options.item_errors.invalid_ip)
   end)
 end)

@@ -14,6 +14,51 @@ H.TOKEN = "spec-token-4f1c2d9e8b7a6"
 H.EMAIL = "ops@example.com"
 H.KEY = "spec-key-0a1b2c3d4e5f"
 
+-- The API generation the specs run against: CTest runs every spec that talks to the API once
+-- per generation (CFRUN_API_GENERATION, which every client built from the environment reads
+-- too). PREFIX: the family's path after /zones/{zone_id}; IP_KEY: what request bodies call
+-- the address; ITEM_KEY: what responses call it.
+H.GENERATION = os.getenv("CFRUN_API_GENERATION") or "v2"
+local GENERATIONS = {
+  v1 = { prefix = "/cache/origin_cloud_regions", ip_key = "ip", item_key = "origin-ip" },
+  v2 = { prefix = "/origin/cloud_regions", ip_key = "origin_ip", item_key = "origin_ip" },
+}
+local GEN = assert(GENERATIONS[H.GENERATION], "CFRUN_API_GENERATION must be v1 or v2")
+H.PREFIX, H.IP_KEY, H.ITEM_KEY = GEN.prefix, GEN.ip_key, GEN.item_key
+H.V1 = H.GENERATION == "v1"
+
+--- The family's path for a zone as the server sees it (after /client/v4 when `api` is false),
+--- with an optional suffix: H.path(zone, "/batch") -> "/client/v4/zones/<zone>/.../batch".
+function H.path(zone, suffix, api)
+  return (api == false and "" or "/client/v4") .. "/zones/" .. (zone or H.ZONE) .. H.PREFIX
+    .. (suffix or "")
+end
+
+--- A success envelope (JSON text) whose result carries `value` as the generation does: inside
+--- the v1 setting object (with `fields`: id, editable, modified_on), or as the result itself.
+function H.envelope(value, fields)
+  local result = value
+  if H.V1 then
+    result = { id = "origin_public_cloud_region", editable = true, modified_on = cjson.null,
+      value = value }
+    for k, v in pairs(fields or {}) do result[k] = v end
+  end
+  return cjson.encode { success = true, errors = {}, messages = {}, result = result }
+end
+
+--- A wire item naming `ip` under the generation's key, with other fields copied from `t`.
+function H.item(ip, t)
+  local out = { [H.ITEM_KEY] = ip }
+  for k, v in pairs(t or {}) do out[k] = v end
+  return out
+end
+
+--- The suffix of a recorded request's path after the family's prefix (nil for another path),
+--- and its query: "/batch", "" for the list, "/192.0.2.1", ...
+function H.suffix(path)
+  return path:match("^/client/v4/zones/%w+" .. H.PREFIX:gsub("%p", "%%%0") .. "(.*)$")
+end
+
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end

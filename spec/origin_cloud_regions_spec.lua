@@ -52,15 +52,22 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     assert.are.equal(1, #reqs)
     local r = reqs[1]
     assert.are.equal("DELETE", r.method)
-    assert.are.equal("/client/v4/zones/" .. ZONE .. "/cache/origin_cloud_regions/batch", r.path)
+    assert.are.equal(H.path(ZONE, "/batch"), r.path)
     assert.are.equal("application/json", r.headers["content-type"])
     assert.are.equal("Bearer " .. H.TOKEN, r.headers["authorization"])
     assert.matches("^cfrun/%d+%.%d+%.%d+", r.headers["user-agent"])
     assert.are.same({ "192.0.2.1", "2001:db8::1", "203.0.113.50" }, cjson.decode(r.body))
 
-    assert.are.equal("origin_public_cloud_region", res.id)
-    assert.is_true(res.editable)
-    assert.is_string(res.modified_on)
+    assert.are.equal(H.GENERATION, res.generation)
+    if H.V1 then
+      assert.are.equal("origin_public_cloud_region", res.id)
+      assert.is_true(res.editable)
+      assert.is_string(res.modified_on)
+    else -- v2 has no setting object: no id, editable or set-level modified_on
+      assert.is_nil(res.id)
+      assert.is_nil(res.editable)
+      assert.is_nil(res.modified_on)
+    end
     assert.are.equal(1, res.requests)
     assert.are.same({
       { origin_ip = "192.0.2.1", region = "us-east-1", vendor = "aws", input = "192.0.2.1" },
@@ -84,11 +91,11 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
   end)
 
   it("reads the IP from the origin_ip wire key as well as origin-ip", function()
-    fake:options { wire_key = "origin_ip" }
+    fake:options { wire_key = "origin_ip" } -- v1 answers so; v2 always does
     local res = assert(client.cache.origin_cloud_regions.bulk_delete {
       zone_id = ZONE, ips = { "192.0.2.1", "203.0.113.50" } })
     -- the server really used the underscore key on the wire
-    local raw = fake:raw("DELETE", "/client/v4/zones/" .. ZONE .. "/cache/origin_cloud_regions/batch",
+    local raw = fake:raw("DELETE", H.path(ZONE, "/batch"),
       '["198.51.100.7"]', { authorization = "Bearer " .. H.TOKEN })
     assert.matches('"origin_ip"', raw)
     assert.is_nil(raw:find('"origin-ip"', 1, true))
@@ -136,7 +143,8 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     for _, ips in ipairs { {}, { "nope" } } do
       local res = assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips })
       assert.are.equal(0, res.requests)
-      assert.are.equal("origin_public_cloud_region", res.id)
+      assert.are.equal(H.V1 and "origin_public_cloud_region" or nil, res.id)
+      assert.are.equal(H.GENERATION, res.generation)
       assert.are.equal(0, #res.value.succeeded)
       assert.are.equal(#ips, #res.value.failed)
     end
@@ -268,6 +276,7 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
         '{"success":true,"errors":[],"messages":[],"result":"oops"}',
         '{"success":true,"errors":[],"messages":[],"result":null}',
         '{"success":true,"errors":[],"messages":[],"result":{"value":{}}}',
+        '{"success":true,"errors":[],"messages":[],"result":{}}',
         '[1,2,3]',
       } do
         fake:fault { body_override = body }
@@ -290,9 +299,9 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     it("decode: absurd nesting, numbers for strings, items without an IP", function()
       for _, body in ipairs {
         string.rep("[", 5000) .. string.rep("]", 5000),
-        '{"success":true,"errors":[],"messages":[],"result":{"value":{"succeeded":[{"origin-ip":7}],"failed":[]}}}',
-        '{"success":true,"errors":[],"messages":[],"result":{"value":{"succeeded":[{"region":"x"}],"failed":[]}}}',
-        '{"success":true,"errors":[],"messages":[],"result":{"value":{"succeeded":"all","failed":[]}}}',
+        H.envelope { succeeded = { H.item(7) }, failed = {} },
+        H.envelope { succeeded = { { region = "x" } }, failed = {} },
+        H.envelope { succeeded = "all", failed = {} },
       } do
         fake:fault { body_override = body }
         local res, err, partial = call()
@@ -316,34 +325,30 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
 
     it("decode: an IP reported twice, or one never sent, makes the call suspect (found by fuzzing)", function()
       local function body(succeeded)
-        return cjson.encode { success = true, errors = {}, messages = {}, result = {
-          id = "origin_public_cloud_region", editable = true, modified_on = cjson.null,
-          value = { succeeded = succeeded, failed = { { ["origin-ip"] = "198.51.100.7", error = "x" } } } } }
+        return H.envelope { succeeded = succeeded, failed = { H.item("198.51.100.7", { error = "x" }) } }
       end
-      fake:fault { body_override = body { { ["origin-ip"] = "192.0.2.1" }, { ["origin-ip"] = "192.0.2.1" } } }
+      fake:fault { body_override = body { H.item "192.0.2.1", H.item "192.0.2.1" } }
       local res, err, partial = call()
       assert.is_nil(res)
       assert.matches("reports 192.0.2.1 twice", err.message)
       assert.are.equal(1, #partial.value.succeeded)
-      fake:fault { body_override = body { { ["origin-ip"] = "192.0.2.1" }, { ["origin-ip"] = "198.18.0.1" } } }
+      fake:fault { body_override = body { H.item "192.0.2.1", H.item "198.18.0.1" } }
       res, err, partial = call()
       assert.is_nil(res)
       assert.matches("names 198.18.0.1, which was not sent", err.message)
       assert.are.same({ "192.0.2.1", "198.18.0.1" }, H.pluck(partial.value.succeeded, "origin_ip"))
       assert.are.equal("192.0.2.1", partial.value.succeeded[1].input)
       assert.is_nil(partial.value.succeeded[2].input) -- not the caller's: no input to name
-      fake:fault { body_override = '{"success":true,"errors":[],"messages":[],"result":{"value":{"a":1}}}' }
+      fake:fault { body_override = H.envelope { a = 1 } }
       local listed
       listed, err = client.cache.origin_cloud_regions.list { zone_id = ZONE }
       assert.is_nil(listed)
-      assert.matches("result.value is not a list", err.message)
+      assert.matches((H.V1 and "result.value" or "result") .. " is not a list", err.message)
     end)
 
     it("decode: a response that leaves out an IP sent keeps it pending", function()
-      fake:fault { body_override = cjson.encode { success = true, errors = {}, messages = {},
-        result = { id = "origin_public_cloud_region", editable = true, modified_on = cjson.null,
-          value = { succeeded = { { ["origin-ip"] = "192.0.2.1", region = "r", vendor = "aws" } },
-            failed = {} } } } }
+      fake:fault { body_override = H.envelope { succeeded = { H.item("192.0.2.1",
+        { region = "r", vendor = "aws" }) }, failed = {} } }
       local res, err, partial = call()
       assert.is_nil(res)
       assert.are.equal("decode", err.kind)
@@ -415,7 +420,7 @@ end)
 
 describe("the rest of cache.origin_cloud_regions", function()
   local fake, client, ocr
-  local BASE = "/client/v4/zones/" .. ZONE .. "/cache/origin_cloud_regions"
+  local BASE = H.path(ZONE)
 
   setup(function()
     fake = H.start_fake()
@@ -435,12 +440,41 @@ describe("the rest of cache.origin_cloud_regions", function()
     fake:clear_requests()
   end)
 
+  -- "METHOD suffix" of each API request the server received, in order
+  local function calls()
+    local out = {}
+    for i, r in ipairs(api_requests(fake)) do out[i] = r.method .. " " .. H.suffix(r.path) end
+    return out
+  end
+
+  it("the client says which generation it talks to, v2 unless told otherwise", function()
+    assert.are.equal(H.GENERATION, client.generation)
+    local c1, c2 = fake:client { generation = "v1" }, fake:client { generation = "v2" }
+    assert.are.equal("v1", c1.generation)
+    assert.are.equal("v2", c2.generation)
+    c1:close()
+    c2:close()
+    assert.error_matches(function() fake:client { generation = "v3" } end,
+      'cloudflare.new: generation must be "v1" or "v2", got "v3"')
+    local _, err, code = H.run({ "-e", "cloudflare.default_client()" },
+      { env = { CFRUN_API_GENERATION = "2", CLOUDFLARE_API_TOKEN = "t" } })
+    assert.are.equal(1, code)
+    assert.matches('generation must be "v1" or "v2", got "2" %(from CFRUN_API_GENERATION%)', err)
+  end)
+
   it("list returns the mappings in the server's order", function()
     local res = assert(ocr.list { zone_id = ZONE })
     local r = api_requests(fake)[1]
     assert.are.equal("GET", r.method)
     assert.are.equal(BASE, r.path)
-    assert.are.equal("origin_public_cloud_region", res.id)
+    assert.are.equal(H.GENERATION, res.generation)
+    if H.V1 then
+      assert.are.equal("origin_public_cloud_region", res.id)
+    else -- fetched whole, at the largest page size
+      assert.are.equal("page=1&per_page=100", r.query)
+      assert.is_nil(res.id)
+      assert.is_nil(res.result_info)
+    end
     assert.are.equal(2, #res.value)
     assert.are.same({ "192.0.2.1", "2001:db8::1" }, H.pluck(res.value, "origin_ip"))
     assert.are.same({ "aws", "gcp" }, H.pluck(res.value, "vendor"))
@@ -452,8 +486,49 @@ describe("the rest of cache.origin_cloud_regions", function()
     local res = assert(ocr.list { zone_id = ZONE })
     assert.are.same({}, res.value)
     assert.is_nil(res.modified_on)
-    assert.are.equal('{"editable":true,"id":"origin_public_cloud_region","requests":1,"value":[]}',
+    assert.are.equal(H.V1 and '{"editable":true,"generation":"v1","id":"origin_public_cloud_region",'
+      .. '"requests":1,"value":[]}' or '{"generation":"v2","requests":1,"value":[]}',
       cloudflare.json.encode(res))
+  end)
+
+  it("list of 250 mappings returns all of them in one result, paging through v2", function()
+    local ips = ten(250)
+    fake:set_zone(ZONE, mappings(ips))
+    fake:clear_requests()
+    local res = assert(ocr.list { zone_id = ZONE })
+    assert.are.same(ips, H.pluck(res.value, "origin_ip"))
+    local queries = H.pluck(api_requests(fake), "query")
+    if H.V1 then
+      assert.are.equal(1, res.requests)
+    else
+      assert.are.equal(3, res.requests)
+      -- page 1 first (it tells how many there are), then the rest at once, in any order
+      assert.are.equal("page=1&per_page=100", table.remove(queries, 1))
+      table.sort(queries)
+      assert.are.same({ "page=2&per_page=100", "page=3&per_page=100" }, queries)
+    end
+  end)
+
+  it("list{page=, per_page=} returns one page with result_info on v2, and raises on v1", function()
+    local ips = ten(250)
+    fake:set_zone(ZONE, mappings(ips))
+    fake:clear_requests()
+    if H.V1 then
+      assert.error_matches(function() ocr.list { zone_id = ZONE, page = 2 } end,
+        "list: bad argument 'page': generation v1 has no pages")
+      assert.are.equal(0, #api_requests(fake))
+      return
+    end
+    local res = assert(ocr.list { zone_id = ZONE, page = 2, per_page = 100 })
+    assert.are.same(table.move(ips, 101, 200, 1, {}), H.pluck(res.value, "origin_ip"))
+    assert.are.same({ page = 2, per_page = 100, count = 100, total_count = 250, total_pages = 3 },
+      res.result_info)
+    assert.are.equal("page=2&per_page=100", api_requests(fake)[1].query)
+    res = assert(ocr.list { zone_id = ZONE, page = 1 }) -- the API's default page size
+    assert.are.equal(20, #res.value)
+    assert.are.equal(13, res.result_info.total_pages)
+    assert.error_matches(function() ocr.list { zone_id = ZONE, per_page = 101 } end,
+      "list: bad argument 'per_page': expected a whole number from 1 to 100")
   end)
 
   it("get percent-encodes an IPv6 address in the path", function()
@@ -461,27 +536,51 @@ describe("the rest of cache.origin_cloud_regions", function()
     assert.are.equal(BASE .. "/2001%3Adb8%3A%3A1", api_requests(fake)[1].path)
     assert.are.same({ origin_ip = "2001:db8::1", region = "us-central1", vendor = "gcp",
       modified_on = res.value.modified_on }, res.value)
+    -- origin_ip, the SDKs' v2 name, is the same argument
+    res = assert(ocr.get { zone_id = ZONE, origin_ip = "192.0.2.1" })
+    assert.are.equal("aws", res.value.vendor)
+    assert.error_matches(function() ocr.get { zone_id = ZONE, ip = "192.0.2.1", origin_ip = "192.0.2.2" } end,
+      "get: bad argument 'origin_ip': names another IP than 'ip'")
   end)
 
-  it("get of an absent mapping returns the API's 404 with code 1142", function()
+  it("get of an absent mapping returns the API's 404, marked absent", function()
     local res, err = ocr.get { zone_id = ZONE, ip = "198.51.100.1" }
     assert.is_nil(res)
     assert.are.equal("api", err.kind)
     assert.are.equal(404, err.status)
-    assert.are.equal(1142, err.errors[1].code)
+    assert.is_true(err.absent)
+    if H.V1 then assert.are.equal(1142, err.errors[1].code) end
   end)
 
-  it("create sends {ip, region, vendor} and returns the new mapping; twice is 1145", function()
+  it("create sends the generation's body and returns the new mapping; twice is refused", function()
     local res = assert(ocr.create { zone_id = ZONE, ip = "::FFFF:198.51.100.1", region = "eu-west-1", vendor = "aws" })
-    local r = api_requests(fake)[1]
-    assert.are.equal("POST", r.method)
-    assert.are.equal(BASE, r.path)
-    assert.are.same({ ip = "::ffff:198.51.100.1", region = "eu-west-1", vendor = "aws" }, cjson.decode(r.body))
+    local sent = { [H.IP_KEY] = "::ffff:198.51.100.1", region = "eu-west-1", vendor = "aws" }
+    local reqs = api_requests(fake)
+    if H.V1 then
+      assert.are.same({ "POST " }, calls())
+      assert.are.same(sent, cjson.decode(reqs[1].body))
+    else -- no create-only request on v2: look first, then PUT
+      assert.are.same({ "GET /%3A%3Affff%3A198.51.100.1", "PUT /%3A%3Affff%3A198.51.100.1" }, calls())
+      assert.are.same(sent, cjson.decode(reqs[2].body))
+      assert.are.equal(2, res.requests)
+    end
     assert.are.equal("::ffff:198.51.100.1", res.value.origin_ip)
-    local again, err = ocr.create { zone_id = ZONE, ip = "::ffff:198.51.100.1", region = "eu-west-1", vendor = "aws" }
+    assert.are.equal("eu-west-1", res.value.region)
+    fake:clear_requests()
+    local again, err = ocr.create { zone_id = ZONE, ip = "::ffff:198.51.100.1", region = "us-east-1", vendor = "aws" }
     assert.is_nil(again)
-    assert.are.equal(1145, err.errors[1].code)
-    assert.are.equal(400, err.status)
+    assert.is_true(err.exists)
+    if H.V1 then
+      assert.are.equal(1145, err.errors[1].code)
+      assert.are.equal(400, err.status)
+    else
+      assert.are.same({ "GET /%3A%3Affff%3A198.51.100.1" }, calls()) -- nothing written
+      assert.are.equal("exists", err.kind)
+    end
+    -- the existing mapping is untouched
+    for _, m in ipairs(fake:zone(ZONE)) do
+      if m["origin-ip"] == "::ffff:198.51.100.1" then assert.are.equal("eu-west-1", m.region) end
+    end
   end)
 
   it("create at the zone limit is refused with 1164", function()
@@ -491,80 +590,112 @@ describe("the rest of cache.origin_cloud_regions", function()
     assert.are.equal(1164, err.errors[1].code)
   end)
 
-  it("edit upserts one mapping with PATCH and returns the whole list", function()
-    local res = assert(ocr.edit { zone_id = ZONE, ip = "192.0.2.1", region = "us-west-2", vendor = "aws" })
+  it("update (and edit, the same function) creates or replaces one mapping and returns it", function()
+    local res = assert(ocr.update { zone_id = ZONE, ip = "192.0.2.1", region = "us-west-2", vendor = "aws" })
     local r = api_requests(fake)[1]
-    assert.are.equal("PATCH", r.method)
-    assert.are.equal(BASE, r.path)
-    assert.are.equal(2, #res.value)
-    assert.are.equal("us-west-2", res.value[1].region)
-    res = assert(ocr.edit { zone_id = ZONE, ip = "203.0.113.9", region = "eastus", vendor = "azure" })
-    assert.are.equal(3, #res.value)
+    if H.V1 then
+      assert.are.equal("PATCH", r.method)
+      assert.are.equal(BASE, r.path)
+    else
+      assert.are.equal("PUT", r.method)
+      assert.are.equal(BASE .. "/192.0.2.1", r.path)
+    end
+    assert.are.same({ [H.IP_KEY] = "192.0.2.1", region = "us-west-2", vendor = "aws" }, cjson.decode(r.body))
+    assert.are.equal("192.0.2.1", res.value.origin_ip)
+    assert.are.equal("us-west-2", res.value.region)
+    res = assert(ocr.edit { zone_id = ZONE, origin_ip = "203.0.113.9", region = "eastus", vendor = "azure" })
+    assert.are.same({ "203.0.113.9", "eastus", "azure" }, { res.value.origin_ip, res.value.region, res.value.vendor })
+    assert.are.same({ "192.0.2.1", "2001:db8::1", "203.0.113.9" }, H.pluck(fake:zone(ZONE), "origin-ip"))
+    assert.are.same({ "us-west-2", "us-central1", "eastus" }, H.pluck(fake:zone(ZONE), "region"))
   end)
 
-  it("delete returns the mapping it removed; absent is 1163", function()
+  it("delete returns the mapping it removed, with its region and vendor; absent is a 404", function()
     local res = assert(ocr.delete { zone_id = ZONE, ip = "2001:db8::1" })
-    local r = api_requests(fake)[1]
-    assert.are.equal("DELETE", r.method)
-    assert.are.equal(BASE .. "/2001%3Adb8%3A%3A1", r.path)
+    if H.V1 then
+      assert.are.same({ "DELETE /2001%3Adb8%3A%3A1" }, calls())
+      assert.are.equal(1, res.requests)
+    else -- v2 answers only the IP: the mapping is looked up first
+      assert.are.same({ "GET /2001%3Adb8%3A%3A1", "DELETE /2001%3Adb8%3A%3A1" }, calls())
+      assert.are.equal(2, res.requests)
+    end
+    assert.are.equal("2001:db8::1", res.value.origin_ip)
     assert.are.equal("gcp", res.value.vendor)
     assert.are.equal("us-central1", res.value.region)
+    fake:clear_requests()
     local _, err = ocr.delete { zone_id = ZONE, ip = "2001:db8::1" }
     assert.are.equal(404, err.status)
-    assert.are.equal(1163, err.errors[1].code)
+    assert.is_true(err.absent)
+    if H.V1 then
+      assert.are.equal(1163, err.errors[1].code)
+    else
+      assert.are.same({ "GET /2001%3Adb8%3A%3A1" }, calls()) -- nothing to delete: nothing sent
+    end
     assert.are.same({ "192.0.2.1" }, H.pluck(fake:zone(ZONE), "origin-ip"))
   end)
 
-  it("bulk_edit batches, canonicalises, keeps the last duplicate and rejects bad items locally", function()
+  it("bulk_update (and bulk_edit) batches, canonicalises, keeps the last duplicate, rejects bad items locally",
+    function()
     local items = {
       { ip = "192.0.2.1", region = "us-west-2", vendor = "aws" },
       { ip = "not-an-ip", region = "us-east-1", vendor = "aws" },
       { ip = "198.51.100.1", region = "us-east-1", vendor = "amazon" },
       { ip = "198.51.100.2", region = "", vendor = "aws" },
-      { ip = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
+      { origin_ip = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
       { ip = "2001:DB8::5", region = "westeurope", vendor = "azure" },
+      { ip = "192.0.2.7", origin_ip = "192.0.2.8", region = "eu-west-1", vendor = "aws" },
     }
-    local res = assert(ocr.bulk_edit { zone_id = ZONE, items = items })
-    local reqs = api_requests(fake)
-    assert.are.equal(1, #reqs)
-    assert.are.equal("PATCH", reqs[1].method)
-    assert.are.equal(BASE .. "/batch", reqs[1].path)
-    assert.are.same({
-      { ip = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
-      { ip = "2001:db8::5", region = "westeurope", vendor = "azure" },
-    }, cjson.decode(reqs[1].body))
-    assert.are.same({ "192.0.2.1", "2001:db8::5" }, H.pluck(res.value.succeeded, "origin_ip"))
-    assert.are.same({ "eu-west-1", "westeurope" }, H.pluck(res.value.succeeded, "region"))
-    assert.are.same({ "duplicate IP in request", "invalid IP address", "unsupported vendor",
-      "region must be a non-empty string" }, H.pluck(res.value.failed, "error"))
-    assert.are.same({ "192.0.2.1", "not-an-ip", "198.51.100.1", "198.51.100.2" },
-      H.pluck(res.value.failed, "input"))
+    for _, name in ipairs { "bulk_update", "bulk_edit" } do
+      fake:clear_requests()
+      local res = assert(ocr[name] { zone_id = ZONE, items = items })
+      local reqs = api_requests(fake)
+      assert.are.equal(1, #reqs)
+      assert.are.same({ (H.V1 and "PATCH" or "PUT") .. " /batch" }, calls())
+      assert.are.same({
+        { [H.IP_KEY] = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
+        { [H.IP_KEY] = "2001:db8::5", region = "westeurope", vendor = "azure" },
+      }, cjson.decode(reqs[1].body))
+      assert.are.same({ "192.0.2.1", "2001:db8::5" }, H.pluck(res.value.succeeded, "origin_ip"))
+      assert.are.same({ "eu-west-1", "westeurope" }, H.pluck(res.value.succeeded, "region"))
+      assert.are.same({ "duplicate IP in request", "invalid IP address", "unsupported vendor",
+        "region must be a non-empty string", "ip and origin_ip name different IPs" },
+        H.pluck(res.value.failed, "error"))
+      assert.are.same({ "192.0.2.1", "not-an-ip", "198.51.100.1", "198.51.100.2" },
+        { table.unpack(H.pluck(res.value.failed, "input"), 1, 4) })
+      assert.are.equal(H.GENERATION, res.generation)
+    end
   end)
 
-  it("bulk_edit of 150 items sends 100 + 50 and reports the server's own refusals", function()
+  it("bulk_update of 150 items sends 100 + 50, and the server's refusal of a region counts", function()
     local items = {}
     for i = 1, 150 do
       items[i] = { ip = string.format("10.1.%d.%d", i // 256, i % 256), region = "us-east-1", vendor = "aws" }
     end
     items[150].region = "mars-north-1" -- valid shape, unknown to the API
-    local res = assert(ocr.bulk_edit { zone_id = ZONE, items = items, concurrency = 1 })
-    assert.are.equal(2, res.requests)
+    local res, err, partial = ocr.bulk_update { zone_id = ZONE, items = items, concurrency = 1 }
     local reqs = api_requests(fake)
     assert.are.equal(100, #cjson.decode(reqs[1].body))
     assert.are.equal(50, #cjson.decode(reqs[2].body))
-    assert.are.equal(149, #res.value.succeeded)
-    assert.are.same({ { origin_ip = "10.1.0.150", error = "unsupported region", input = "10.1.0.150" } },
-      res.value.failed)
-    assert.are.equal(151, #fake:zone(ZONE))
+    if H.V1 then -- a region failing validation fails v1's whole batch with a 5xx
+      assert.is_nil(res)
+      assert.are.equal(500, err.status)
+      assert.are.equal(100, #partial.value.succeeded)
+      assert.are.equal(50, #partial.value.pending)
+      assert.are.equal(102, #fake:zone(ZONE))
+    else
+      assert.are.equal(2, res.requests)
+      assert.are.equal(149, #res.value.succeeded)
+      assert.are.same({ "10.1.0.150" }, H.pluck(res.value.failed, "origin_ip"))
+      assert.are.equal(151, #fake:zone(ZONE))
+    end
   end)
 
-  it("bulk_edit failing mid-way returns partial with pending", function()
+  it("bulk_update failing mid-way returns partial with pending", function()
     local items = {}
     for i = 1, 120 do
       items[i] = { ip = string.format("10.2.0.%d", i), region = "us-east-1", vendor = "aws" }
     end
     fake:fault { skip = 1, status = 500, errors = { { code = 1141, message = "Internal error." } } }
-    local res, err, partial = ocr.bulk_edit { zone_id = ZONE, items = items, concurrency = 1 }
+    local res, err, partial = ocr.bulk_update { zone_id = ZONE, items = items, concurrency = 1 }
     assert.is_nil(res)
     assert.are.equal("api", err.kind)
     assert.are.equal(100, #partial.value.succeeded)
@@ -589,6 +720,34 @@ describe("the rest of cache.origin_cloud_regions", function()
     assert.are.equal(2, #fake:zone(ZONE))
   end)
 
+  it("bulk_delete with dry_run or a journal pages through a large v2 zone, counting every request", function()
+    local ips = ten(250)
+    fake:set_zone(ZONE, mappings(ips))
+    fake:clear_requests()
+    local listing = H.V1 and 1 or 3
+    local res = assert(ocr.bulk_delete { zone_id = ZONE, dry_run = true, ips = ips })
+    assert.are.equal(listing, res.requests)
+    assert.are.equal(250, #res.value.succeeded)
+    local j = os.tmpname()
+    res = assert(ocr.bulk_delete { zone_id = ZONE, journal = j, ips = ips })
+    assert.are.equal(listing + 3, res.requests)
+    assert.are.equal(2 * listing + 3, #api_requests(fake))
+    assert.are.same({}, fake:zone(ZONE))
+    -- every intent knew the vendor and region of what it was about to delete
+    local records = assert(cloudflare.journal.read(j))
+    local intents = 0
+    for _, r in ipairs(records) do
+      if r.phase == "intent" then
+        for _, it in ipairs(r.items) do
+          intents = intents + 1
+          assert.are.same({ "us-east-1", "aws" }, { it.region, it.vendor })
+        end
+      end
+    end
+    assert.are.equal(250, intents)
+    os.remove(j)
+  end)
+
   it("supported_regions returns vendors with their regions and upper-tier colos", function()
     local res = assert(ocr.supported_regions { zone_id = ZONE })
     assert.are.equal(BASE .. "/supported_regions", api_requests(fake)[1].path)
@@ -601,13 +760,16 @@ describe("the rest of cache.origin_cloud_regions", function()
     assert.is_string(res.vendors.aws[1].upper_tier_colos[1])
   end)
 
-  it("raises for bad arguments to create and edit, sending nothing", function()
+  it("raises for bad arguments to create and edit, naming the function called, sending nothing", function()
     assert.error_matches(function()
       ocr.create { zone_id = ZONE, ip = "192.0.2.9", region = "us-east-1", vendor = "amazon" }
     end, "create: bad argument 'vendor': expected one of aws, azure, gcp, oci")
     assert.error_matches(function()
       ocr.edit { zone_id = ZONE, ip = "192.0.2.9", region = "", vendor = "aws" }
     end, "edit: bad argument 'region'")
+    assert.error_matches(function()
+      ocr.update { zone_id = ZONE, ip = "192.0.2.9", region = "", vendor = "aws" }
+    end, "update: bad argument 'region'")
     assert.error_matches(function()
       ocr.get { zone_id = ZONE, ip = "192.0.2.999" }
     end, "get: bad argument 'ip': invalid IP address")
@@ -617,11 +779,164 @@ describe("the rest of cache.origin_cloud_regions", function()
     assert.are.equal(0, #api_requests(fake))
   end)
 
-  it("the default client exposes every operation", function()
-    for _, op in ipairs { "list", "get", "create", "edit", "delete", "bulk_edit", "bulk_delete",
-      "supported_regions" } do
+  it("the default client exposes every operation, under the current and the older names", function()
+    for _, op in ipairs { "list", "get", "create", "update", "edit", "delete", "bulk_update",
+      "bulk_edit", "bulk_delete", "supported_regions" } do
       assert.is_function(cloudflare.cache.origin_cloud_regions[op], op)
       assert.is_function(ocr[op], op)
     end
+  end)
+end)
+
+describe("a generation the server does not serve", function()
+  local only_v1, only_v2
+
+  setup(function()
+    only_v1 = H.start_fake { "--generations", "v1" }
+    only_v2 = H.start_fake { "--generations", "v2" }
+  end)
+  teardown(function()
+    only_v1:stop()
+    only_v2:stop()
+  end)
+
+  it("gives v1 clients of a v2-only server the error that names the fix", function()
+    local c = only_v2:client { generation = "v1", max_retries = 0 }
+    for _, call in ipairs {
+      function() return c.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = { "192.0.2.1" } } end,
+      function() return c.cache.origin_cloud_regions.list { zone_id = ZONE } end,
+      function() return c.cache.origin_cloud_regions.get { zone_id = ZONE, ip = "192.0.2.1" } end,
+    } do
+      local res, err = call()
+      assert.is_nil(res)
+      assert.are.equal(404, err.status)
+      assert.are.equal(7000, err.errors[1].code)
+      assert.is_nil(err.absent) -- no route is not "no mapping"
+      assert.matches('removed /zones/{zone_id}/cache/origin_cloud_regions on 2026%-10%-01; use generation = "v2"',
+        err.message)
+    end
+    c:close()
+  end)
+
+  it("gives v2 clients of a v1-only server the error that names the other generation", function()
+    local c = only_v1:client { generation = "v2", max_retries = 0 }
+    local res, err = c.cache.origin_cloud_regions.delete { zone_id = ZONE, ip = "192.0.2.1" }
+    assert.is_nil(res)
+    assert.are.equal(7000, err.errors[1].code)
+    assert.matches('use generation = "v1"', err.hint)
+    c:close()
+  end)
+end)
+
+describe("the one description of the family", function()
+  local ocr = require "cloudflare.origin_cloud_regions"
+  local repl = require "cloudflare.repl"
+  setup(function() repl.init() end) -- builds help's index, as the REPL does at start
+
+  local function read(path)
+    local f = assert(io.open(H.SOURCE_DIR .. "/" .. path))
+    local text = f:read("a")
+    f:close()
+    return text
+  end
+
+  it("gives every operation and alias a function and a help entry", function()
+    assert.are.same({ "bulk_delete", "bulk_edit", "bulk_update", "create", "delete", "edit", "get",
+      "list", "supported_regions", "update" }, ocr.NAMES)
+    for _, name in ipairs(ocr.NAMES) do
+      assert.are.equal("ocr." .. name, repl.doc(cloudflare.cache.origin_cloud_regions[name]), name)
+      for _, gen in ipairs { "v1", "v2" } do
+        local g = ocr.BY_NAME[name][gen]
+        assert.is_table(g, name .. " " .. gen)
+        assert.matches("^%u+$", g.method)
+      end
+    end
+  end)
+
+  it("is what docs/api.md's operation table says, for both generations", function()
+    local doc = read("docs/api.md")
+    local section = assert(doc:match("\n## `cache%.origin_cloud_regions`\n(.-)\n## "))
+    local rows = {}
+    for line in section:gmatch("[^\n]+") do
+      local name = line:match("^| `([%w_]+){")
+      if name then rows[name] = line end
+    end
+    -- the operation's own request is the cell's last `METHOD …path` (lookups come first)
+    local function last_request(cell)
+      local method, path
+      for m, p in cell:gmatch("`(%u+) …([^`]*)`") do method, path = m, p end
+      return method, path and path:gsub("%?.*$", "")
+    end
+    for _, op in ipairs(ocr.OPERATIONS) do
+      local row = rows[op.name]
+      assert.is_string(row, op.name .. " has no row")
+      local cells = {}
+      for cell in row:gmatch("|([^|]*)") do cells[#cells + 1] = cell end
+      for i, gen in ipairs { "v2", "v1" } do
+        local method, path = last_request(cells[i + 1])
+        assert.are.same({ op[gen].method, op[gen].path }, { method, path }, op.name .. " " .. gen)
+      end
+      for _, alias in ipairs(op.aliases or {}) do
+        assert.matches("%(also `" .. alias .. "`%)", row)
+      end
+    end
+  end)
+
+  it("is what the man page lists", function()
+    local man = read("docs/cfrun.1")
+    local section = assert(man:match('\n%.SH "THE LUA API"\n(.-)\n%.SH '))
+    for _, name in ipairs(ocr.NAMES) do
+      assert.matches("\n%.BR? " .. name .. "[ ,.)\n;]", section, name)
+    end
+  end)
+end)
+
+describe("per-item error texts, which the contract does not publish", function()
+  local fake, client
+
+  setup(function()
+    fake = H.start_fake()
+    client = fake:client()
+  end)
+  teardown(function()
+    client:close()
+    fake:stop()
+  end)
+
+  -- What a journaled delete whose first response is lost leaves, with the server's texts.
+  local function lost_response_run(texts)
+    fake:reset()
+    if texts then fake:options { item_errors = texts } end
+    fake:set_zone(ZONE, { { "192.0.2.1", "us-east-1", "aws" }, { "192.0.2.2", "eastus", "azure" } })
+    fake:fault { drop = "after", match = { method = "DELETE" } }
+    local j = os.tmpname()
+    local res = assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, journal = j,
+      ips = { "192.0.2.1", "192.0.2.2", "198.51.100.9", "not-an-ip" } })
+    local out = { requests = res.requests, succeeded = #res.value.succeeded, pending = #res.value.pending }
+    for _, e in ipairs(res.value.failed) do
+      out[e.input] = { already_absent = e.already_absent or false }
+      out.errors = (out.errors or "") .. e.error .. "|"
+    end
+    local restored = assert(cloudflare.journal.restore { path = j, zone_id = ZONE, client = client })
+    out.restored = H.pluck(restored.value.succeeded, "origin_ip")
+    out.zone = H.pluck(fake:zone(ZONE), "origin-ip")
+    os.remove(j)
+    return out
+  end
+
+  it("decide nothing: changing every one of them changes no outcome, only the text shown", function()
+    local plain = lost_response_run()
+    local odd = lost_response_run { not_found = "zzz 1", invalid_ip = "zzz 2",
+      unsupported_vendor = "zzz 3", unsupported_region = "zzz 4", limit = "zzz 5" }
+    -- the texts the server sent really changed
+    assert.is_nil(odd.errors:find("not found", 1, true))
+    assert.matches("zzz 1", odd.errors)
+    plain.errors, odd.errors = nil, nil
+    assert.are.same(plain, odd)
+    -- the lost attempt deleted both mappings: the retry's failures are marked, restore undoes them
+    assert.are.same({ already_absent = true }, odd["192.0.2.1"])
+    assert.are.same({ already_absent = false }, odd["198.51.100.9"]) -- never mapped (listing)
+    assert.are.same({ "192.0.2.1", "192.0.2.2" }, odd.restored)
+    assert.are.same({ "192.0.2.1", "192.0.2.2" }, odd.zone)
   end)
 end)

@@ -57,15 +57,18 @@ local function seed_state()
   return out
 end
 
--- The API requests received, as "METHOD <path after .../origin_cloud_regions>".
+-- The API requests received, as "METHOD <path after the family's prefix>" ("/" for the list).
 local function calls()
   local out = {}
   for _, r in ipairs(fake:requests()) do
-    local rest = r.path:match("^/client/v4/zones/%w+/cache/origin_cloud_regions(.*)$")
+    local rest = H.suffix(r.path)
     if rest then out[#out + 1] = r.method .. " " .. (rest == "" and "/" or rest) end
   end
   return out
 end
+
+-- The method of a batch write: v1 PATCH, v2 PUT.
+local WRITE = H.V1 and "PATCH" or "PUT"
 
 local function body_of(method)
   for _, r in ipairs(fake:requests()) do
@@ -537,9 +540,9 @@ describe("scripts/move_region.lua", function()
       "failed     203.0.113.99                     no mapping to move (pass --vendor to create one)  203.0.113.99",
       "2 moved to us-west-2, 1 failed, 0 pending",
     }, lines(out))
-    assert.are.same({ "GET /", "PATCH /batch" }, calls())
-    assert.are.same({ { ip = "192.0.2.1", region = "us-west-2", vendor = "aws" },
-      { ip = "192.0.2.2", region = "us-west-2", vendor = "aws" } }, body_of("PATCH"))
+    assert.are.same({ "GET /", WRITE .. " /batch" }, calls())
+    assert.are.same({ { [H.IP_KEY] = "192.0.2.1", region = "us-west-2", vendor = "aws" },
+      { [H.IP_KEY] = "192.0.2.2", region = "us-west-2", vendor = "aws" } }, body_of(WRITE))
     assert.are.same({ "192.0.2.1 aws us-west-2", "192.0.2.2 aws us-west-2" }, { table.unpack(state(), 1, 2) })
     assert.are.equal(8, #state())
   end)
@@ -549,7 +552,7 @@ describe("scripts/move_region.lua", function()
       "--format", "json", "192.0.2.3", "203.0.113.99" })
     assert.are.equal(0, code, err)
     assert.are.same({ "192.0.2.3", "203.0.113.99" }, H.pluck(cjson.decode(out).value.succeeded, "origin_ip"))
-    assert.are.same({ "PATCH /batch" }, calls())
+    assert.are.same({ WRITE .. " /batch" }, calls())
     local s = state()
     assert.are.equal("192.0.2.3 azure westus2", s[3])
     assert.are.equal("203.0.113.99 azure westus2", s[9])
@@ -591,11 +594,11 @@ describe("scripts/move_region.lua", function()
       assert.are.equal(2, code, case[2])
       assert.are.equal(case[2], lines(err)[1])
     end
-    assert.are.same({ "GET /", "PATCH /batch" }, calls())
+    assert.are.same({ "GET /", WRITE .. " /batch" }, calls())
   end)
 
   it("exits 4 with the IPs pending when the PATCH fails", function()
-    fault("PATCH")
+    fault(WRITE)
     local out, err, code = run("move_region.lua", { "--region", "us-west-2", "--format", "jsonl",
       "192.0.2.1", "203.0.113.99" })
     assert.are.equal(4, code)

@@ -193,7 +193,7 @@ describe("the debug log", function()
       CLOUDFLARE_API_TOKEN = H.TOKEN } })
     assert.are.equal(0, code, err)
     assert.are.equal("0\n", out)
-    assert.matches("cfrun: GET /zones/" .. ZONE .. "/cache/origin_cloud_regions %-> 503 "
+    assert.matches("cfrun: GET " .. H.path(ZONE, nil, false):gsub("%p", "%%%0") .. "[^ ]* %-> 503 "
       .. "%(%d+ bytes, [%d.]+ ms, cf%-ray %x+%-FAKE, attempt 1%)", err)
     assert.matches("cfrun: retrying GET /zones/[^ ]+ in 0%.00 s after HTTP 503", err)
     assert.matches("%-> 200 %(", err)

@@ -10,7 +10,7 @@ import urllib.request
 
 zone, ips = sys.argv[1], sys.argv[2:]
 request = urllib.request.Request(
-    f"{os.environ['CLOUDFLARE_BASE_URL']}/zones/{zone}/cache/origin_cloud_regions/batch",
+    f"{os.environ['CLOUDFLARE_BASE_URL']}/zones/{zone}/origin/cloud_regions/batch",
     data=json.dumps(ips).encode(),
     method="DELETE",
     headers={
@@ -19,5 +19,5 @@ request = urllib.request.Request(
     },
 )
 with urllib.request.urlopen(request) as response:
-    deleted = json.load(response)["result"]["value"]["succeeded"]
+    deleted = json.load(response)["result"]["succeeded"]  # v2: no setting wrapper
 sys.exit(0 if len(deleted) == len(ips) else 1)

@@ -78,7 +78,8 @@ end
 -- restore
 
 local DELETES = { bulk_delete = true, delete = true }
-local WRITES = { bulk_edit = true, edit = true, create = true }
+-- by the names journals were written with (update and bulk_update were edit and bulk_edit)
+local WRITES = { bulk_update = true, update = true, bulk_edit = true, edit = true, create = true }
 
 -- Works out, from the records in file order, which mappings the journal shows as deleted
 -- (or possibly deleted: a request sent whose outcome never arrived) and still gone.
@@ -110,7 +111,8 @@ local function deleted_mappings(records)
         end
       end
       for _, it in ipairs(type(r.failed) == "table" and r.failed or {}) do
-        -- "not found" on a first attempt: this call deleted nothing there
+        -- failed on a first attempt (no retry could have hidden our own deletion): this call
+        -- deleted nothing there
         if type(it) == "table" and prev[it.ip] ~= nil and it.already_absent ~= true then
           set(it.ip, prev[it.ip])
         end
@@ -152,9 +154,9 @@ function M.read(path, filter)
 end
 
 --- journal.restore{ path=, zone_id=, since=, client=, dry_run= } -> res | nil, err, partial
---- Re-creates, with bulk_edit, every mapping the journal shows as deleted from the zone (with
+--- Re-creates, with bulk_update, every mapping the journal shows as deleted from the zone (with
 --- the vendor and region it had). Idempotent: restoring twice changes nothing more.
---- res is bulk_edit's result plus res.restore = { candidates = n, bad_lines = n }.
+--- res is bulk_update's result plus res.restore = { candidates = n, bad_lines = n }.
 function M.restore(args)
   util.check_args("journal.restore", args,
     { path = true, zone_id = true, since = true, client = true, dry_run = true }, 2)
@@ -180,7 +182,7 @@ function M.restore(args)
       res.value.succeeded[i] = { origin_ip = it.ip, region = it.region, vendor = it.vendor, input = it.ip }
     end
   else
-    res, err, partial = client.cache.origin_cloud_regions.bulk_edit {
+    res, err, partial = client.cache.origin_cloud_regions.bulk_update {
       zone_id = args.zone_id, items = items, journal = false }
   end
   local out = res or partial

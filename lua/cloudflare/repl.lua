@@ -45,17 +45,17 @@ end
 -- Signatures and one-paragraph docs, by path. "ocr." entries are the operations of a
 -- cache.origin_cloud_regions namespace (the default client's and every client's).
 local OCR = "cloudflare.cache.origin_cloud_regions"
-local PER_CALL = " Also takes timeout=, connect_timeout=, max_retries= and max_retry_wait= for "
-  .. "this call. Wire failures are returned, never raised."
 local DOCS = {
   { "cloudflare.new", "{api_token=, api_email=, api_key=, api_token_file=, base_url=, timeout=, "
     .. "connect_timeout=, ca_file=, max_body=, max_retries=, max_retry_wait=, rate_limit=, "
-    .. "max_in_flight=, log=, on_wait=} -> client",
+    .. "max_in_flight=, log=, on_wait=, generation=} -> client",
     "Creates a client. Its requests share the process's connection pool; clients of one "
     .. "credential share one rate budget and at most max_in_flight (16) requests in flight. "
     .. "Unset fields come from the environment: "
     .. "CLOUDFLARE_API_TOKEN (or CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL with "
-    .. "CLOUDFLARE_API_KEY) and CLOUDFLARE_BASE_URL; credentials given here switch the "
+    .. "CLOUDFLARE_API_KEY), CLOUDFLARE_BASE_URL and CFRUN_API_GENERATION (generation: \"v2\", "
+    .. "the default, /origin/cloud_regions, or \"v1\", /cache/origin_cloud_regions, removed by "
+    .. "Cloudflare on 2026-10-01; client.generation says which); credentials given here switch the "
     .. "environment's off. An unknown option or missing credentials raise. Credentials never "
     .. "appear in errors or tostring(client). Close it with client:close() or `local c <close> = ...`." },
   { "cloudflare.default_client", "() -> client",
@@ -86,40 +86,6 @@ local DOCS = {
     .. "API call). If one raised, the first such error (by index) is raised after all finished." },
   { "cloudflare.sleep", "(seconds)",
     "Waits; in a task the others run meanwhile, elsewhere the tasks run until the time passed." },
-
-  { "ocr.list", "{zone_id=} -> res | nil, err",
-    "Every mapping of the zone: res.value is a list of {origin_ip=, region=, vendor=, "
-    .. "modified_on=} in the server's order (empty when there are none)." .. PER_CALL },
-  { "ocr.get", "{zone_id=, ip=} -> res | nil, err",
-    "One mapping as res.value. An absent one gives nil, err with err.status 404 and code "
-    .. "1142; an invalid ip raises." .. PER_CALL },
-  { "ocr.create", "{zone_id=, ip=, region=, vendor=} -> res | nil, err",
-    "Adds one mapping and returns it. vendor is aws, azure, gcp or oci and region a non-empty "
-    .. "string (bad values raise); an IP already mapped gives code 1145, a full zone 1164."
-    .. PER_CALL },
-  { "ocr.edit", "{zone_id=, ip=, region=, vendor=, journal=} -> res | nil, err",
-    "Creates or replaces one mapping (an upsert); res.value is the zone's whole list after the "
-    .. "change." .. PER_CALL },
-  { "ocr.delete", "{zone_id=, ip=, journal=} -> res | nil, err",
-    "Deletes one mapping and returns it with the region and vendor it had; an absent one "
-    .. "gives code 1163." .. PER_CALL },
-  { "ocr.bulk_delete",
-    "{zone_id=, ips=, dry_run=, journal=, concurrency=} -> res | nil, err, partial",
-    "Deletes the mappings of any number of IPs, 100 per request. IPs are canonicalised and "
-    .. "de-duplicated; invalid ones are reported in failed without being sent. "
-    .. "res.value.succeeded has what was deleted (with vendor and region), failed what was "
-    .. "not and why, pending what is unknown. On a wire failure: nil, err and partial, the same "
-    .. "shape for what completed. dry_run = true only lists the zone and reports what would "
-    .. "go. Up to concurrency (4) batches are in flight at once; results are the same as one "
-    .. "at a time." .. PER_CALL },
-  { "ocr.bulk_edit",
-    "{zone_id=, items={{ip=, region=, vendor=}, ...}, journal=, concurrency=} -> res | nil, err, partial",
-    "Creates or replaces any number of mappings, 100 per request. Items with an invalid IP, "
-    .. "vendor or region are reported in failed without being sent; for a duplicate IP the "
-    .. "last item wins. Results are shaped like bulk_delete's." .. PER_CALL },
-  { "ocr.supported_regions", "{zone_id=} -> res | nil, err",
-    "The vendors and regions the API accepts: res.vendors[vendor] is a list of {name=, "
-    .. "upper_tier_colos={...}}." .. PER_CALL },
 
   { "cloudflare.ip.canonical", "(s) -> string | nil, \"invalid IP address\"",
     "The canonical text of an address: dotted quad, or RFC 5952 for IPv6 (lowercase, the "
@@ -226,6 +192,17 @@ local MODULES = {
   { "cloudflare.cli", "option parsing and exit statuses for scripts" },
 }
 
+-- The operations' entries come from the family's description, aliases included.
+local binder = require "cloudflare.binder"
+local ocr = require "cloudflare.origin_cloud_regions"
+for _, op in ipairs(ocr.OPERATIONS) do
+  DOCS[#DOCS + 1] = { "ocr." .. op.name, op.signature, op.doc }
+  for _, alias in ipairs(op.aliases or {}) do
+    DOCS[#DOCS + 1] = { "ocr." .. alias, op.signature, "The older name of " .. op.name .. ": the "
+      .. "same function. " .. op.doc }
+  end
+end
+
 local doc_by_path = {}
 local names = {} -- every documented name, probed when an __index is a function
 for _, d in ipairs(DOCS) do
@@ -238,7 +215,6 @@ for _, n in ipairs { "cache", "origin_cloud_regions", "ip", "select", "iplist", 
 end
 
 local doc_of = setmetatable({}, { __mode = "k" }) -- function -> doc entry
-local op_docs = {}                                 -- native op function -> "ocr.<op>" entry
 local known_ops = {}                               -- operation names
 
 local function register(fn, path)
@@ -257,19 +233,9 @@ local function build_index()
       if type(t) == "table" then register(rawget(t, name), d[1]) end
     end
   end
-  local ocr = require "cloudflare.origin_cloud_regions"
-  for _, op in ipairs(ocr.OPERATIONS) do
+  for _, op in ipairs(ocr.NAMES) do
     known_ops[op] = true
     register(cf.cache.origin_cloud_regions[op], "ocr." .. op)
-  end
-  -- A namespace bound to nothing: its closures hold the native operations as upvalues, which
-  -- is how a client's own (per-client) closures are recognised.
-  for op, fn in pairs(ocr.bind(nil, nil)) do
-    for i = 1, 255 do
-      local name, v = debug.getupvalue(fn, i)
-      if not name then break end
-      if type(v) == "function" then op_docs[v] = doc_by_path["ocr." .. op] end
-    end
   end
   local sel = getmetatable(cf.select.everything)
   if type(sel) == "table" and type(sel.__index) == "table" then
@@ -288,35 +254,12 @@ end
 -- The doc entry of a function, or nil: by identity, then (`deep`) through the clients in
 -- globals, whose namespaces hold per-client closures, then by the native operation a closure
 -- wraps.
-local function find_doc(fn, deep)
+-- The doc entry of a function, or nil: by identity (the documented functions, the default
+-- client's operations), then as an operation that cloudflare.binder built for some client.
+local function find_doc(fn)
   if doc_of[fn] then return doc_of[fn] end
-  local seen = {}
-  local function visit(v, depth)
-    if seen[v] or depth > 2 then return nil end
-    seen[v] = true
-    if mt_name(v) == "cloudflare.Client" then
-      local ok, ns = pcall(function() return v.cache.origin_cloud_regions end)
-      if ok and type(ns) == "table" then
-        for op in pairs(known_ops) do
-          if rawget(ns, op) == fn then return doc_by_path["ocr." .. op] end
-        end
-      end
-    elseif type(v) == "table" then
-      for _, x in next, v do
-        if type(x) == "table" or type(x) == "userdata" then
-          local d = visit(x, depth + 1)
-          if d then return d end
-        end
-      end
-    end
-  end
-  local d = deep and visit(globals, 0)
-  if d then return d end
-  for i = 1, 255 do
-    local name, v = debug.getupvalue(fn, i)
-    if not name then break end
-    if op_docs[v] then return op_docs[v] end
-  end
+  local _, name = binder.op_of(fn)
+  return name and doc_by_path["ocr." .. name] or nil
 end
 
 local function display_path(path, client_bound)
@@ -420,7 +363,7 @@ function M.help(...)
   if select("#", ...) == 0 then
     out = overview()
   elseif type(x) == "function" then
-    local d = find_doc(x, true)
+    local d = find_doc(x)
     if d then
       out = show_doc(d, doc_of[x] == nil)
     else
@@ -810,7 +753,7 @@ end
 
 --- doc(fn) -> "path" or nil: the documented name of a function (for the specs).
 function M.doc(fn)
-  local d = find_doc(fn, true)
+  local d = find_doc(fn)
   return d and d.path or nil
 end
 

@@ -1,0 +1,428 @@
+-- cloudflare.batch: the batch engine behind the bulk operations of an endpoint family: inputs
+-- split into batches of the API's size and sent concurrently, the ledger that puts every
+-- result back in the caller's order, the merge of each answer (whichever generation gave it)
+-- into succeeded, failed and pending, dry runs, and the journal of every batch. Must not
+-- know paths or wire shapes beyond what cloudflare.binder and the description give it.
+--
+-- Error convention, kept by every function here: programming mistakes (bad arguments) raise;
+-- what happens on the wire returns nil, err, partial, err being a cloudflare.Error.
+
+local async = require "cloudflare.async"
+local binder = require "cloudflare.binder"
+local core = require "cloudflare.core"
+local ip = require "cloudflare.ip"
+local json = require "cloudflare.json"
+local journal = require "cloudflare.journal"
+local progress = require "cloudflare.progress"
+local util = require "cloudflare.util"
+
+local canonical = ip.canonical
+local array = json.array
+local new_table = core.new_table
+local format = string.format
+local argerror = util.argerror
+local decode_error = binder.decode_error
+
+local M = {}
+
+---------------------------------------------------------------------------------------------
+-- the ledger
+
+-- n: the number of inputs, which the lists of results are sized for.
+local function new_batch_result(ctx, n)
+  return {
+    id = ctx.gen.setting_id,
+    value = { succeeded = array(new_table(n, 0)), failed = array(), pending = array() },
+    requests = 0,
+    generation = ctx.gen.name,
+  }
+end
+
+-- Bookkeeping of one batch call: the position (rank_of) of each canonical IP in the caller's
+-- list and the caller's spelling where it was not the canonical one (input_of; see input_for),
+-- and the position of the result entries rank_of cannot place (invalid inputs, overridden
+-- duplicates), so results come back in the caller's order.
+local function new_ledger(n)
+  -- batch_of: canonical IP -> the list it was sent in, then true once a response accounted
+  -- for it. Per call, not per batch, and sized for the n inputs once rather than grown by
+  -- rehashing: with rank_of, these are a bulk call's largest tables.
+  return { n = n, input_of = {}, rank_of = new_table(0, n), ranks = {}, batch_of = new_table(0, n) }
+end
+
+-- The caller's spelling of canonical IP c, nil for an IP the caller did not give.
+local function input_for(ledger, c)
+  return ledger.input_of[c] or (ledger.rank_of[c] and c) or nil
+end
+
+-- Adds an entry whose position is not its IP's (see new_ledger).
+local function add_entry(ledger, list, entry, rank)
+  list[#list + 1] = entry
+  ledger.ranks[entry] = rank
+end
+
+-- Puts result entries in input order in linear time (a call may hold many thousand): each
+-- takes the slot of its input position; entries with none (an IP the server named but was
+-- never sent) follow in the order they came.
+local function in_input_order(items, ledger)
+  local ranks, rank_of = ledger.ranks, ledger.rank_of
+  local slot, rest, last = new_table(ledger.n, 0), {}, 0
+  for i = 1, #items do
+    local item = items[i]
+    local r = ranks[item] or rank_of[item.origin_ip]
+    if r and not slot[r] then
+      slot[r] = item
+      if r > last then last = r end
+    else
+      rest[#rest + 1] = item
+    end
+  end
+  local k = 0
+  for r = 1, last do
+    local item = slot[r]
+    if item then
+      k = k + 1
+      items[k] = item
+    end
+  end
+  table.move(rest, 1, #rest, k + 1, items)
+end
+
+local function append_pending(res, order, first, last)
+  local pending = res.value.pending
+  for i = first, last or #order do pending[#pending + 1] = order[i] end
+end
+
+-- Merges one batch's `result` into res. Items are taken one by one so that a malformed item
+-- cannot hide the valid ones (a change must never go unrecorded); IPs of the batch that the
+-- response does not account for go to pending. Returns a description of what was wrong, or nil.
+-- absent_on_retry: after a retry, a failed IP may be one the first attempt deleted (its
+-- response lost) when it was mapped before the call (`listed`, or unknown without a listing).
+-- Nothing here reads a per-item error's wording: the contract publishes none.
+local function merge_batch(ctx, res, ledger, result, sent, retried, listed, absent_on_retry)
+  local value, where, fields
+  if type(result) == "table" then value, where, fields = binder.unwrap(ctx.gen, result) end
+  if type(value) ~= "table" or type(value.succeeded) ~= "table"
+      or type(value.failed) ~= "table" then
+    append_pending(res, sent, 1)
+    if type(result) ~= "table" then
+      return "result is a " .. type(result) .. ", expected an object"
+    end
+    where = ctx.gen.setting and "result.value" or "result"
+    return where .. ".succeeded and " .. where .. ".failed are missing"
+  end
+  -- This loop runs for every IP of a bulk call: it is kept lean (no helper calls, whole
+  -- tables built at once).
+  local problem
+  local batch_of = ledger.batch_of
+  for i = 1, #sent do
+    local c = sent[i]
+    if batch_of[c] ~= true then batch_of[c] = sent end
+  end
+  local input_of, rank_of = ledger.input_of, ledger.rank_of
+  for _, list in ipairs { "succeeded", "failed" } do
+    local items, into = value[list], res.value[list]
+    local succeeded = list == "succeeded"
+    for i = 1, #items do
+      local item = items[i]
+      local raw = type(item) == "table" and item["origin-ip"] -- v1; v2 (and v1's docs) origin_ip
+      if type(raw) ~= "string" then raw = type(item) == "table" and item.origin_ip end
+      if type(raw) ~= "string" then
+        problem = problem or format("%s.%s[%d] has no origin_ip string", where, list, i)
+      else
+        -- what was sent is canonical, and the server echoes it
+        local c = batch_of[raw] == sent and raw or canonical(raw) or raw
+        if batch_of[c] == true then -- each IP has exactly one fate: keep the first report
+          problem = problem or format("the response reports %s twice", c)
+          goto next_item
+        end
+        if batch_of[c] ~= sent then -- kept (a deletion is never dropped), but the call is suspect
+          problem = problem or format("the response names %s, which was not sent", c)
+        end
+        batch_of[c] = true
+        local input = input_of[c] or (rank_of[c] and c) or nil -- input_for, inlined
+        local entry
+        if succeeded then
+          local region, vendor = item.region, item.vendor
+          entry = { origin_ip = c, input = input,
+            region = type(region) == "string" and region or nil,
+            vendor = type(vendor) == "string" and vendor or nil }
+        else
+          local e = item.error
+          entry = { origin_ip = c, input = input,
+            error = type(e) == "string" and e or "unknown error" }
+          if retried and absent_on_retry and (listed == nil or listed[c]) then
+            entry.already_absent = true
+          end
+        end
+        into[#into + 1] = entry
+      end
+      ::next_item::
+    end
+  end
+  local out = res.value
+  local missing = 0
+  for i = 1, #sent do
+    if batch_of[sent[i]] ~= true then
+      out.pending[#out.pending + 1] = sent[i]
+      missing = missing + 1
+    end
+  end
+  if missing > 0 and not problem then
+    problem = format("the response accounts for %d of the %d IPs sent", #sent - missing, #sent)
+  end
+  if fields then
+    res.editable = fields.editable
+    res.modified_on = fields.modified_on or res.modified_on
+  end
+  return problem
+end
+
+local function finish(res, ledger, err)
+  in_input_order(res.value.succeeded, ledger)
+  in_input_order(res.value.failed, ledger)
+  if ledger.progress then ledger.progress:done() end
+  if not res.dry_run then binder.count(#res.value.succeeded, #res.value.failed, #res.value.pending) end
+  if err then return nil, err, res end
+  return res
+end
+
+-- Sets up the journal of a batch call: each batch's intent lists its IPs with what `known`
+-- says of them (the current mapping, or the new one).
+local function open_writer(run, path_j, fname, zone_id, known)
+  local w, err = journal.open(path_j, fname, zone_id)
+  if not w then return nil, err end
+  run.writer = w
+  run.intent = function(sent) return journal.items(sent, known) end
+  return true
+end
+
+-- A call that cannot journal sends nothing: every IP stays pending.
+local function journal_failure(res, ledger, order, message)
+  append_pending(res, order, 1)
+  return finish(res, ledger, core.error { kind = "journal", message = message })
+end
+
+-- The progress line of a call of more than one batch (not in a task: tasks would fight over
+-- one line); it counts the listing's requests too.
+local function start_progress(ctx, ledger, name, n)
+  if n > M.batch_size(ctx) and not async.current() then
+    ledger.progress = progress.start(name, n, ctx.transport)
+  end
+end
+
+function M.batch_size(ctx) return ctx.family.BATCH_SIZE end
+
+-- The zone's mappings before a call (for the journal and dry runs): res.requests counts the
+-- listing's requests. Returns current, listing, or nil, err with every IP pending.
+local function listing_for(ctx, res, ledger, order, zone_id, opts)
+  local current, listing = ctx.current_mappings(zone_id, opts, function(n)
+    res.requests = n
+    if ledger.progress then ledger.progress:update(0, n) end
+  end)
+  if not current then
+    res.requests = listing.requests or res.requests
+    append_pending(res, order, 1)
+    return nil, listing
+  end
+  res.requests = listing.requests
+  return current, listing
+end
+
+-- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body. Up to
+-- run.concurrency batches are in flight at once, each in a task (cloudflare.async).
+-- A failed batch stops the run: no later batch starts, and it and every batch not started
+-- stay pending; batches already in flight finish and count, as what they did happened.
+-- Results are merged in input order, so they do not depend on the concurrency. With a
+-- journal, each batch's intent is on disk before it is sent, and every attempt's outcome
+-- after it.
+local function run_batches(ctx, g, path, order, body_of, res, ledger, run)
+  local w = run.writer
+  local size = M.batch_size(ctx)
+  local nbatches = (#order + size - 1) // size
+  local next_batch, failed_at, first_err, done_n = 1, math.huge, nil, 0
+
+  -- Sends batch number `batch`; returns the error that must stop the run, or nil.
+  local function send_batch(batch)
+    local first = (batch - 1) * size + 1
+    local sent = table.move(order, first, math.min(first + size - 1, #order), 1, {})
+    if w then
+      local ok, jerr = w:write { phase = "intent", batch = batch, items = run.intent(sent) }
+      if not ok then -- never send what the journal could not record
+        append_pending(res, sent, 1)
+        return core.error { kind = "journal", message = jerr }
+      end
+    end
+    local result, info, attempts = binder.send(ctx, g.method, path, body_of(sent), run.opts,
+      w and function(attempt, r, i)
+        if r == nil then w:write(journal.outcome(batch, attempt, nil, i)) end
+      end)
+    res.requests = res.requests + attempts
+    if result == nil then
+      append_pending(res, sent, 1)
+      return info
+    end
+    local ns, nf = #res.value.succeeded, #res.value.failed
+    local problem = merge_batch(ctx, res, ledger, result, sent, attempts > 1, run.listed,
+      run.absent_on_retry)
+    if w then
+      w:write(journal.outcome(batch, attempts, result, info, {
+        succeeded = table.move(res.value.succeeded, ns + 1, #res.value.succeeded, 1, {}),
+        failed = table.move(res.value.failed, nf + 1, #res.value.failed, 1, {}) }))
+    end
+    done_n = done_n + #sent
+    if ledger.progress then ledger.progress:update(done_n, res.requests) end
+    if problem then return decode_error(info, problem) end
+  end
+
+  local function worker()
+    while next_batch <= nbatches and next_batch < failed_at do
+      local batch = next_batch
+      next_batch = batch + 1
+      local err = send_batch(batch)
+      if err and batch < failed_at then failed_at, first_err = batch, err end
+    end
+  end
+
+  local conc = math.min(run.concurrency or 1, nbatches)
+  if conc <= 1 then
+    worker()
+  else
+    local workers = {}
+    for i = 1, conc do workers[i] = worker end
+    async.parallel(workers, { concurrency = conc })
+  end
+  if next_batch <= nbatches then -- never started
+    append_pending(res, order, (next_batch - 1) * size + 1)
+  end
+  if conc > 1 and #res.value.pending > 1 then -- failed batches ended in any order
+    local pos = {}
+    for i, c in ipairs(order) do pos[c] = i end
+    table.sort(res.value.pending, function(a, b) return pos[a] < pos[b] end)
+  end
+  return finish(res, ledger, first_err)
+end
+
+---------------------------------------------------------------------------------------------
+-- the operations (a: the arguments as cloudflare.binder checked them; level: where a raised
+-- error points, counted from the operation)
+
+-- bulk_delete{..., dry_run = true}: what a delete would do, from a listing of the zone.
+local function dry_run_delete(ctx, a, order, res, ledger)
+  res.dry_run = true
+  local current, listing = listing_for(ctx, res, ledger, order, a.zone_id, a.opts)
+  if not current then return finish(res, ledger, listing) end
+  res.editable = listing.editable
+  for _, c in ipairs(order) do
+    local m = current[c]
+    local entry = { origin_ip = c, input = input_for(ledger, c) }
+    if m then
+      entry.region, entry.vendor = m.region, m.vendor
+      add_entry(ledger, res.value.succeeded, entry, ledger.rank_of[c])
+    else
+      entry.error = "mapping not found" -- cfrun's own words: the listing does not have it
+      add_entry(ledger, res.value.failed, entry, ledger.rank_of[c])
+    end
+  end
+  return finish(res, ledger)
+end
+
+--- Deletes the mappings of a.ips (any number): canonical form, first-seen order, one entry
+--- per address; non-addresses are never sent.
+function M.delete(ctx, op, a, fname, level)
+  local ips = a.ips
+  local n = util.check_list(fname, "ips", ips, "IP address strings", level)
+  local res, ledger = new_batch_result(ctx, n), new_ledger(n)
+  local order, input_of, rank_of = new_table(n, 0), ledger.input_of, ledger.rank_of
+  local bad_seen = {}
+  for i = 1, n do
+    local s = ips[i]
+    if type(s) ~= "string" then
+      argerror(fname, "ips", format("element %d is a %s, expected a string", i, type(s)), level)
+    end
+    local c = canonical(s)
+    if c then
+      if not rank_of[c] then
+        rank_of[c] = i
+        if s ~= c then input_of[c] = s end
+        order[#order + 1] = c
+      end
+    elseif not bad_seen[s] then
+      bad_seen[s] = true
+      add_entry(ledger, res.value.failed,
+        { origin_ip = s, error = "invalid IP address", input = s }, i)
+    end
+  end
+  if a.dry_run and #order == 0 then res.dry_run = true end
+  start_progress(ctx, ledger, fname, #order)
+  if a.dry_run and #order > 0 then return dry_run_delete(ctx, a, order, res, ledger) end
+
+  local run = { opts = a.opts, concurrency = a.concurrency or ctx.family.CONCURRENCY,
+    absent_on_retry = true }
+  if a.journal and #order > 0 then
+    -- the journal needs each mapping's vendor and region before it goes: list the zone once
+    local current, err = listing_for(ctx, res, ledger, order, a.zone_id, a.opts)
+    if not current then return finish(res, ledger, err) end
+    run.listed = current
+    local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, current)
+    if not ok then return journal_failure(res, ledger, order, jerr) end
+  end
+  local g = op[ctx.gen.name]
+  local body = binder.BODIES[g.body]
+  return run_batches(ctx, g, binder.op_path(ctx, g, a.zone_id), order,
+    function(batch) return body(ctx.gen, batch) end, res, ledger, run)
+end
+
+local function check_item(_, v)
+  if type(v) ~= "table" then return "is a " .. type(v) .. ", expected a table {ip=, region=, vendor=}" end
+end
+
+-- Why an item cannot be sent, or nil when it can.
+local function item_problem(item, given, c, clash)
+  if clash then return "ip and origin_ip name different IPs" end
+  if not c then return given == nil and "missing ip" or "invalid IP address" end
+  if not binder.VENDOR_SET[item.vendor] then return "unsupported vendor" end
+  if type(item.region) ~= "string" or item.region == "" then
+    return "region must be a non-empty string"
+  end
+end
+
+--- Creates or replaces the mappings a.items (any number); items are {ip= (or origin_ip=),
+--- region=, vendor=}.
+function M.update(ctx, op, a, fname, level)
+  local items = a.items
+  local n = util.check_list(fname, "items", items, "tables {ip=, region=, vendor=}", level, check_item)
+  local res, ledger = new_batch_result(ctx, n), new_ledger(n)
+  local order, payload, input_of, rank_of = new_table(n, 0), new_table(0, n), ledger.input_of,
+    ledger.rank_of
+  for i = 1, n do
+    local item = items[i]
+    local given, _, clash = binder.given_ip(item)
+    local c = type(given) == "string" and canonical(given) or nil
+    local problem = item_problem(item, given, c, clash)
+    if problem then
+      add_entry(ledger, res.value.failed, { origin_ip = c or (type(given) == "string" and given or nil),
+        error = problem, input = given }, i)
+    else
+      if payload[c] then -- the last item for an address wins; the earlier one is reported
+        add_entry(ledger, res.value.failed, { origin_ip = c, error = "duplicate IP in request",
+          input = input_for(ledger, c) }, rank_of[c])
+      else
+        order[#order + 1] = c
+      end
+      payload[c] = { region = item.region, vendor = item.vendor }
+      input_of[c], rank_of[c] = given ~= c and given or nil, i
+    end
+  end
+  local run = { opts = a.opts, concurrency = a.concurrency or ctx.family.CONCURRENCY }
+  start_progress(ctx, ledger, fname, #order)
+  if a.journal and #order > 0 then
+    local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, payload)
+    if not ok then return journal_failure(res, ledger, order, jerr) end
+  end
+  local g = op[ctx.gen.name]
+  local body = binder.BODIES[g.body]
+  return run_batches(ctx, g, binder.op_path(ctx, g, a.zone_id), order,
+    function(batch) return body(ctx.gen, batch, payload) end, res, ledger, run)
+end
+
+return M
