@@ -439,9 +439,12 @@ local MAX_PAGES = 100 -- 10,000 mappings, far past the API's 3,500: a server tha
 local function list_all(ctx, zone_id, opts, on_request)
   local g = ctx.family.BY_NAME.list[ctx.gen.name]
   if not ctx.gen.paged then
-    local res, err = call(ctx, g, op_path(ctx, g, zone_id), nil, opts)
-    if not res then return nil, err end
-    if on_request then on_request(res.requests) end
+    local res, err, attempts = call(ctx, g, op_path(ctx, g, zone_id), nil, opts)
+    if on_request then on_request(attempts or 0) end
+    if not res then
+      err.requests = attempts
+      return nil, err
+    end
     return res
   end
   local per_page = ctx.family.PAGE_SIZE
