@@ -155,7 +155,10 @@ function Fake:client(opts)
   return cloudflare.new(o)
 end
 
+--- Stops the server and reaps it; a second call does nothing.
 function Fake:stop()
+  if self.stopped then return end
+  self.stopped = true
   pcall(self.control, self, "POST", "/__fake/shutdown")
   self.proc:close()
 end

@@ -159,6 +159,10 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
   it("restore always brings the zone back exactly", function()
     local fake = H.start_fake()
     local client = fake:client()
+    finally(function() -- a failed assertion must not leave busted waiting for the fake
+      client:close()
+      fake:stop()
+    end)
     local all = mappings(1000, "10.9")
     local ips = {}
     for i, m in ipairs(all) do ips[i] = m[1] end
@@ -185,8 +189,17 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
     local t0 = socket.gettime()
     local probe_journal = os.tmpname()
     local probe_pid = launch(probe_journal, os.tmpname())
-    while H.alive(probe_pid) do socket.sleep(0.005) end
+    -- when the first mapping went (the listing, every page of it on v2, is over) and when the
+    -- last one did
+    local deleting, emptied
+    while H.alive(probe_pid) do
+      local left = #fake:zone(ZONE)
+      if not deleting and left < 1000 then deleting = socket.gettime() - t0 end
+      if not emptied and left == 0 then emptied = socket.gettime() - t0 end
+      socket.sleep(0.002)
+    end
     local duration = socket.gettime() - t0
+    deleting, emptied = deleting or 0, emptied or duration
     assert.are.equal(0, #fake:zone(ZONE), "the uninterrupted job must delete everything")
     os.remove(probe_journal)
     local killed_mid = 0
@@ -199,8 +212,11 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
       os.remove(journal)
       local pidfile = os.tmpname()
       local pid = launch(journal, pidfile)
-      -- anywhere from before the listing to the end of the last batch
-      socket.sleep(math.random() * duration)
+      -- anywhere from before the listing to the end of the job, and every other round while
+      -- batches are being deleted, so that both kinds of moment are always tried
+      local from, to = 0, duration
+      if round % 2 == 0 then from, to = math.max(0, deleting - 0.01), emptied end
+      socket.sleep(from + math.random() * (to - from))
       os.execute("kill -9 " .. pid .. " 2>/dev/null")
       while H.alive(pid) do socket.sleep(0.01) end
       -- a request sent just before the kill may still be in the server's hands (its
@@ -232,7 +248,5 @@ describe("SIGKILL at random moments of a 1,000-IP delete", function()
     assert.is_true(killed_mid >= 2, "only " .. killed_mid .. " kills landed mid-job")
     os.remove(script)
     os.remove(ipfile)
-    client:close()
-    fake:stop()
   end)
 end)
