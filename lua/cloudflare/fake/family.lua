@@ -111,6 +111,20 @@ function F.ip_list(req)
 end
 
 -- The body of a batch upsert, [{<ip_key>, "region", "vendor"}, ...]; see batch_body.
+-- The mapping the path names, and its canonical IP; or nil, status, envelope: 400 1146 for an
+-- invalid IP, 404 with `missing` (an error of this file) when there is no mapping.
+function F.path_mapping(req, zone, missing)
+  local ip, status, env = F.path_ip(req)
+  if not ip then
+    return nil, status, env
+  end
+  local m = state.find(zone, ip)
+  if not m then
+    return nil, F.fail(404, missing)
+  end
+  return m, ip
+end
+
 function F.mapping_list(req, ip_key)
   local fields = { ip_key, "region", "vendor" }
   return F.batch_body(req, "mappings", string.format('objects {"%s", "region", "vendor"}', ip_key),

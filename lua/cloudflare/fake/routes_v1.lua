@@ -75,13 +75,9 @@ end
 
 -- GET /{ip}
 local function get_one(req, zone)
-  local ip, status, env = family.path_ip(req)
-  if not ip then
-    return status, env
-  end
-  local m = find(zone, ip)
+  local m, status, env = family.path_mapping(req, zone, family.ABSENT)
   if not m then
-    return family.fail(404, family.ABSENT)
+    return status, env
   end
   return ok(setting(wire_mapping(m, req.wire_key), m.modified_on))
 end
@@ -117,13 +113,9 @@ end
 
 -- DELETE /{ip}: the value is the mapping deleted.
 local function delete_one(req, zone)
-  local ip, status, env = family.path_ip(req)
-  if not ip then
-    return status, env
-  end
-  local m = find(zone, ip)
+  local m, ip, env = family.path_mapping(req, zone, family.DELETE_ABSENT)
   if not m then
-    return family.fail(404, family.DELETE_ABSENT)
+    return ip, env -- ip is the status here
   end
   state.delete(zone, m, req.now)
   return ok(setting(wire_mapping(m, req.wire_key), req.now))

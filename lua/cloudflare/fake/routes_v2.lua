@@ -10,7 +10,7 @@ local family = require("cloudflare.fake.family")
 local http = require("cloudflare.fake.http")
 
 local array, ok, canonical_ip, fail = wire.array, wire.ok, wire.canonical_ip, wire.fail
-local find, upsert = state.find, state.upsert
+local upsert = state.upsert
 
 local DEFAULT_PER_PAGE, MAX_PER_PAGE = 20, 100
 local MISMATCH = "body origin_ip does not match URL"
@@ -60,13 +60,9 @@ end
 
 -- GET /{ip}
 local function get_one(req, zone)
-  local ip, status, env = family.path_ip(req)
-  if not ip then
-    return status, env
-  end
-  local m = find(zone, ip)
+  local m, status, env = family.path_mapping(req, zone, family.ABSENT)
   if not m then
-    return family.fail(404, family.ABSENT)
+    return status, env
   end
   return ok(entry(m))
 end
@@ -108,13 +104,9 @@ end
 
 -- DELETE /{ip}: the result names the IP only.
 local function delete_one(req, zone)
-  local ip, status, env = family.path_ip(req)
-  if not ip then
-    return status, env
-  end
-  local m = find(zone, ip)
+  local m, ip, env = family.path_mapping(req, zone, family.DELETE_ABSENT)
   if not m then
-    return family.fail(404, family.DELETE_ABSENT)
+    return ip, env -- ip is the status here
   end
   state.delete(zone, m, req.now)
   return ok({ origin_ip = ip })
