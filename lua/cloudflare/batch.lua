@@ -302,6 +302,15 @@ local function run_batches(ctx, g, path, order, body_of, res, ledger, run)
   return finish(res, ledger, first_err)
 end
 
+-- Runs the batches of `order` with the request of op's description for this generation;
+-- payload: what an item body needs per IP (nil for a list of IPs).
+local function send_all(ctx, op, zone_id, order, payload, res, ledger, run)
+  local g = op[ctx.gen.name]
+  local body = binder.BODIES[g.body]
+  return run_batches(ctx, g, binder.op_path(ctx, g, zone_id), order,
+    function(batch) return body(ctx.gen, batch, payload) end, res, ledger, run)
+end
+
 ---------------------------------------------------------------------------------------------
 -- the operations (a: the arguments as cloudflare.binder checked them; level: where a raised
 -- error points, counted from the operation)
@@ -366,10 +375,7 @@ function M.delete(ctx, op, a, fname, level)
     local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, current)
     if not ok then return journal_failure(res, ledger, order, jerr) end
   end
-  local g = op[ctx.gen.name]
-  local body = binder.BODIES[g.body]
-  return run_batches(ctx, g, binder.op_path(ctx, g, a.zone_id), order,
-    function(batch) return body(ctx.gen, batch) end, res, ledger, run)
+  return send_all(ctx, op, a.zone_id, order, nil, res, ledger, run)
 end
 
 local function check_item(_, v)
@@ -419,10 +425,7 @@ function M.update(ctx, op, a, fname, level)
     local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, payload)
     if not ok then return journal_failure(res, ledger, order, jerr) end
   end
-  local g = op[ctx.gen.name]
-  local body = binder.BODIES[g.body]
-  return run_batches(ctx, g, binder.op_path(ctx, g, a.zone_id), order,
-    function(batch) return body(ctx.gen, batch, payload) end, res, ledger, run)
+  return send_all(ctx, op, a.zone_id, order, payload, res, ledger, run)
 end
 
 return M
