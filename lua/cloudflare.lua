@@ -74,10 +74,10 @@ end
 
 local function check_transport_options(opts, level)
   local function bad(msg) error("cloudflare.new: " .. msg, level + 1) end
-  if opts.max_retries and (math.type(opts.max_retries) ~= "integer" or opts.max_retries < 0) then
-    bad("max_retries must be a whole number >= 0")
+  for _, k in ipairs { "timeout", "connect_timeout", "max_retries", "max_retry_wait" } do
+    local problem = opts[k] ~= nil and util.LIMITS[k](opts[k])
+    if problem then bad(format("option '%s': %s", k, problem)) end
   end
-  if opts.max_retry_wait and opts.max_retry_wait < 0 then bad("max_retry_wait must be >= 0") end
   local rl = opts.rate_limit
   if rl and not (math.type(rl.requests) == "integer" and rl.requests > 0
       and type(rl.per) == "number" and rl.per > 0) then

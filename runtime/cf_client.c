@@ -21,6 +21,7 @@
 #include "cf_interrupt.h"
 #include "cf_loop.h"
 #include "cf_lua.h"
+#include "cf_redact.h"
 #include "cf_response.h"
 
 #define CLIENT_MT  "cloudflare.Client"
@@ -288,6 +289,12 @@ static int cf_core_client(lua_State *L)
     if (!token && !(email && key))
         return luaL_error(L, "cloudflare.new: no credentials (api_token, or api_email and "
                              "api_key)");
+    /* from now on every text this state writes or returns shows them as <redacted>; the
+     * email is not a secret (cf_redact.h) */
+    if (token)
+        cf_redact_add(L, token, strlen(token));
+    if (key) /* a secret even when the token wins */
+        cf_redact_add(L, key, strlen(key));
 
     cf_http_config cfg = {0};
     cfg.timeout_ms = check_ms(L, 1, "timeout", 60);
@@ -399,9 +406,12 @@ static int cf_core_timestamp(lua_State *L)
 /* ---- journal ------------------------------------------------------------------------- */
 
 /* An append-only file whose every line reaches the disk before append returns: the record
- * of what was about to be deleted must survive a SIGKILL or a power cut a moment later. */
+ * of what was about to be deleted must survive a SIGKILL or a power cut a moment later.
+ * Several processes may share one (CFRUN_JOURNAL): each record goes out in one write(2) on
+ * an O_APPEND descriptor, under an advisory lock. */
 typedef struct cf_journal {
-    int fd; /* -1 once closed */
+    int fd;       /* -1 once closed */
+    int readable; /* opened O_RDWR, so the last byte can be checked */
 } cf_journal;
 
 static int cf_journal_close(lua_State *L)
@@ -414,8 +424,64 @@ static int cf_journal_close(lua_State *L)
     return 0;
 }
 
-/* journal:append(line) -> true | nil, message. One write(2) per line (O_APPEND keeps lines
- * of concurrent writers whole), then fdatasync. */
+/* Takes (F_WRLCK) or gives back (F_UNLCK) the lock that makes "check the last byte, then
+ * append" one step for every cfrun sharing the file. An open file description lock: it goes
+ * with the process, so a SIGKILL never leaves it held. Returns 0, or -1 (errno) when the
+ * filesystem has no such locks: the append goes on unguarded, still one write. */
+static int journal_lock(int fd, short type)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET}; /* l_len 0: the whole file */
+    while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+/* 1 when the file ends inside a line (a write torn by a full disk or a SIGKILL), 0 when it is
+ * empty or ends with a newline, -1 (errno) on error. */
+static int journal_torn(const cf_journal *j)
+{
+    if (!j->readable)
+        return 1; /* cannot tell: a newline too many costs only an empty line */
+    struct stat st;
+    if (fstat(j->fd, &st) != 0)
+        return -1;
+    if (st.st_size == 0)
+        return 0;
+    char last;
+    ssize_t n;
+    while ((n = pread(j->fd, &last, 1, st.st_size - 1)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -1;
+    return n == 1 && last != '\n';
+}
+
+/* Writes all of p, resuming after a short write; 0, or -1 (errno: ENOSPC, EFBIG, EIO...). */
+static int journal_write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0) { /* no progress and no reason given: never spin on it */
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* journal:append(line) -> true | nil, message. The line and its newline go out in one
+ * write(2) (O_APPEND keeps lines of concurrent writers whole), preceded in that same write by
+ * a newline when the file ends with a torn line, so a torn line costs only itself; then
+ * fdatasync. A full disk (ENOSPC), a file size limit (EFBIG) or a failed sync gives
+ * nil, message: the caller must not send what this was to record. */
 static int cf_journal_append(lua_State *L)
 {
     cf_journal *j = luaL_checkudata(L, 1, JOURNAL_MT);
@@ -424,38 +490,52 @@ static int cf_journal_append(lua_State *L)
     if (j->fd < 0)
         return luaL_error(L, "attempt to use a closed journal");
     luaL_argcheck(L, memchr(line, '\n', len) == NULL, 2, "a journal line cannot hold a newline");
+    /* built before the lock is taken: nothing may raise while it is held */
+    lua_pushliteral(L, "\n");
     lua_pushvalue(L, 2);
     lua_pushliteral(L, "\n");
-    lua_concat(L, 2);
+    lua_concat(L, 3); /* stack: journal line "\n"..line.."\n" */
     const char *p = lua_tolstring(L, -1, &len);
-    while (len > 0) {
-        ssize_t n = write(j->fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        p += n;
-        len -= (size_t)n;
+    int locked = journal_lock(j->fd, F_WRLCK) == 0;
+    int torn = journal_torn(j);
+    int failed = torn < 0;
+    if (!failed) {
+        if (!torn) { /* skip the leading newline */
+            p++;
+            len--;
+        }
+        failed = journal_write_all(j->fd, p, len) != 0;
     }
-    if (fdatasync(j->fd) != 0)
-        goto fail;
+    int saved = errno;
+    if (locked)
+        journal_lock(j->fd, F_UNLCK);
+    if (!failed && fdatasync(j->fd) != 0) {
+        failed = 1;
+        saved = errno;
+    }
+    if (failed) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "journal: %s", strerror(saved));
+        return 2;
+    }
     lua_pushboolean(L, 1);
     return 1;
-fail:
-    lua_pushnil(L);
-    lua_pushfstring(L, "journal: %s", strerror(errno));
-    return 2;
 }
 
 /* core.journal_open(path) -> journal | nil, message. Created 0600: it names the zone's
- * origin addresses. */
+ * origin addresses. Opened for reading too, to see whether its last line is whole. */
 static int cf_core_journal_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     cf_journal *j = lua_newuserdatauv(L, sizeof *j, 0);
     j->fd = -1;
+    j->readable = 1;
     luaL_setmetatable(L, JOURNAL_MT);
-    j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    j->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (j->fd < 0 && errno == EACCES) { /* write-only for us: append without the check */
+        j->readable = 0;
+        j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    }
     if (j->fd < 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "cannot open journal %s: %s", path, strerror(errno));
@@ -483,13 +563,6 @@ static int cf_core_isatty(lua_State *L)
     return 1;
 }
 
-/* core.termination_requested() -> true once SIGTERM arrived: the job must wind down */
-static int cf_core_termination_requested(lua_State *L)
-{
-    lua_pushboolean(L, cf_termination_requested());
-    return 1;
-}
-
 /* core.file_mode(path) -> permission bits | nil, message (for the token file warning) */
 static int cf_core_file_mode(lua_State *L)
 {
@@ -514,6 +587,8 @@ int cf_open_core(lua_State *L)
         {"append", cf_journal_append}, {"close", cf_journal_close}, {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {{"client", cf_core_client},
                                           {"error", cf_core_error},
+                                          {"redact", cf_core_redact},
+                                          {"sanitize", cf_core_sanitize},
                                           {"exit_with_parent", cf_core_exit_with_parent},
                                           {"now", cf_core_now},
                                           {"sleep", cf_core_sleep},
@@ -522,7 +597,6 @@ int cf_open_core(lua_State *L)
                                           {"file_mode", cf_core_file_mode},
                                           {"isatty", cf_core_isatty},
                                           {"new_table", cf_core_new_table},
-                                          {"termination_requested", cf_core_termination_requested},
                                           {NULL, NULL}};
 
     /* JSON null in responses is cjson.null, as everywhere else; cf_response finds it here */
@@ -560,10 +634,12 @@ int cf_open_core(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, core_funcs); /* stack: core */
+    luaL_setfuncs(L, cf_interrupt_funcs, 0);
+    luaL_setfuncs(L, cf_lua_funcs, 0);
     cf_loop_open(L);
-    /* counts across this state's API calls, read by the job runner (cf_main.c) */
-    lua_createtable(L, 0, 6);
-    static const char *const counters[] = {"succeeded", "failed",  "pending",
+    /* counts across this state's API calls, read by the run policy (cloudflare.run) */
+    lua_createtable(L, 0, 7);
+    static const char *const counters[] = {"succeeded", "failed",  "pending", "unsent",
                                            "requests",  "retries", "waits"};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
         lua_pushinteger(L, 0);

@@ -161,7 +161,7 @@ int cf_cron_parse(const char *s, cf_cron *c, char *err, size_t errlen)
 
 static int day_matches(const cf_cron *c, const struct tm *tm)
 {
-    int dom = (c->dom >> tm->tm_mday) & 1, dow = (c->dow >> tm->tm_wday) & 1;
+    int dom = (int)((c->dom >> tm->tm_mday) & 1), dow = (int)((c->dow >> tm->tm_wday) & 1);
     if (!c->dom_any && !c->dow_any)
         return dom || dow; /* cron: either restricted day field may match */
     return dom && dow;

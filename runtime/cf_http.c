@@ -1,5 +1,8 @@
 /* cf_http: libcurl transport (see cf_http.h).
- * Must not know about Lua, JSON or Cloudflare envelopes; it moves bytes and classifies failures. */
+ * Must not know about Lua, JSON or Cloudflare envelopes; it moves bytes and classifies failures.
+ * Redirects are never followed; a completed 3xx response with a Location leaves
+ * "redirect to <URL>" as its errmsg (the one errmsg of a completed transfer, read by
+ * cf_response.c, which sanitizes it like every text from the network). */
 #include "cf_http.h"
 
 #include "cf_interrupt.h"
@@ -52,7 +55,9 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return h->interrupted;
 }
 
-/* Copies the value of header line p (length len) into dst if its name matches. */
+/* Copies the value of header line p (length len) into dst if its name matches. A value that
+ * does not fit is dropped, not cut: a cut one would mean something else (a smaller number, a
+ * part of a text that may hold a credential). */
 static void capture(const char *p, size_t len, const char *name, char *dst, size_t dstlen)
 {
     size_t nl = strlen(name);
@@ -67,7 +72,7 @@ static void capture(const char *p, size_t len, const char *name, char *dst, size
     while (len && isspace((unsigned char)p[len - 1]))
         len--;
     if (len >= dstlen)
-        len = dstlen - 1;
+        len = 0;
     memcpy(dst, p, len);
     dst[len] = '\0';
 }
@@ -192,8 +197,20 @@ enum cf_http_outcome cf_http_outcome_of(cf_http *h, CURLcode rc)
     CURL *c = h->curl;
     h->send = NULL; /* never keep a pointer into Lua memory */
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
+        h->errbuf[0] = '\0';
+        char *to = NULL; /* where libcurl would have gone: the Location, resolved */
+        if (h->status >= 300 && h->status < 400 &&
+            curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &to) == CURLE_OK && to) {
+            size_t n = strlen(to);
+            if (n + sizeof "redirect to " <= sizeof h->errbuf) /* whole, or not at all */
+                snprintf(h->errbuf, sizeof h->errbuf, "redirect to %s", to);
+            else
+                snprintf(h->errbuf, sizeof h->errbuf,
+                         "redirect to a location of %zu bytes, too long to show", n);
+        }
         return CF_HTTP_DONE;
+    }
     if (rc == CURLE_ABORTED_BY_CALLBACK && h->interrupted)
         return cf_http_interrupted(h, 1);
     if (h->too_large)

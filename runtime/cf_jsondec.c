@@ -1,7 +1,9 @@
 /* cf_jsondec: strict JSON into Lua values (see cf_jsondec.h).
  * Recursive descent over the text; members gather on the Lua stack, so each table is created
- * once at its final size (up to FLUSH members; larger ones grow from there). Must not know
- * what the JSON means: envelopes and results are cf_response.c's and the Lua layer's. */
+ * once at its final size (up to FLUSH members; larger ones grow from there). An object that
+ * repeats a key is refused ("duplicate key"): which of the two values is meant is anybody's
+ * guess, and two readers (a proxy, a script) could pick differently. Must not know what the
+ * JSON means: envelopes and results are cf_response.c's and the Lua layer's. */
 #include "cf_jsondec.h"
 
 #include <lauxlib.h>
@@ -16,12 +18,15 @@
 #define KEYS       16
 #define KEY_MAXLEN 40
 
+#define DUP_SHOWN 64 /* a repeated key longer than this is described by its size */
+
 typedef struct dec {
     lua_State *L;
     const char *p, *end, *start;
     int null_idx;
     int keys_idx; /* stack index of the table anchoring the cached keys */
     int nkeys;
+    int slot; /* the cache slot of the key just read, -1 when it is not cached */
     struct {
         const char *s; /* the Lua string's bytes, stable while the table anchors it */
         size_t len;
@@ -29,6 +34,9 @@ typedef struct dec {
     int depth;
     const char *err; /* the first problem found, a static string */
     size_t err_at;   /* its byte offset */
+    /* for "duplicate key": the key, made printable; dup_len 0 when too long to show */
+    char dup[DUP_SHOWN + 1];
+    size_t dup_len, dup_size;
 } dec;
 
 static int fail(dec *d, const char *msg, const char *at)
@@ -167,25 +175,28 @@ static int string(dec *d)
     return fail(d, "unterminated string", open);
 }
 
-/* An object key: from the cache when it is one of the keys seen before. */
+/* An object key: from the cache when it is one of the keys seen before. Sets d->slot. */
 static int key(dec *d)
 {
     const char *s = d->p + 1, *q = s;
     while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 &&
            q - s <= KEY_MAXLEN)
         q++;
+    d->slot = -1;
     if (q >= d->end || *q != '"' || q - s > KEY_MAXLEN)
         return string(d); /* escapes, long keys, errors: the general path */
     size_t len = (size_t)(q - s);
     for (int i = 0; i < d->nkeys; i++) {
         if (d->keys[i].len == len && memcmp(d->keys[i].s, s, len) == 0) {
             lua_rawgeti(d->L, d->keys_idx, i + 1);
+            d->slot = i;
             d->p = q + 1;
             return 1;
         }
     }
     const char *interned = lua_pushlstring(d->L, s, len);
     if (d->nkeys < KEYS) {
+        d->slot = d->nkeys;
         lua_pushvalue(d->L, -1);
         lua_rawseti(d->L, d->keys_idx, d->nkeys + 1);
         d->keys[d->nkeys].s = interned;
@@ -254,20 +265,48 @@ static void flush_array(lua_State *L, int t, lua_Integer *n, int pending)
     *n += pending;
 }
 
-/* Moves the `pending` key/value pairs above index t into the table at t, in order, so that a
- * repeated key keeps its last value. */
-static void flush_object(lua_State *L, int t, int pending)
+/* Moves the `pending` key/value pairs above index t into the table at t, in order. With
+ * `lookup`, each key is looked up first: returns the stack index of a key the table already
+ * holds (nothing is moved after it; values are never nil, JSON null being null_idx's value, so
+ * a present key is a non-nil rawget). Returns 0 otherwise. */
+static int flush_object(lua_State *L, int t, int pending, int lookup)
 {
     if (lua_isnil(L, t)) {
         lua_createtable(L, 0, pending);
         lua_replace(L, t);
     }
     for (int i = 0; i < pending; i++) {
+        if (lookup) {
+            lua_pushvalue(L, t + 1 + 2 * i);
+            int present = lua_rawget(L, t) != LUA_TNIL;
+            lua_pop(L, 1);
+            if (present)
+                return t + 1 + 2 * i;
+        }
         lua_pushvalue(L, t + 1 + 2 * i);
         lua_pushvalue(L, t + 2 + 2 * i);
         lua_rawset(L, t);
     }
     lua_settop(L, t);
+    return 0;
+}
+
+/* Records the key at idx as repeated in the object that starts at `open`. */
+static int duplicate(dec *d, int idx, const char *open)
+{
+    size_t len;
+    const char *k = lua_tolstring(d->L, idx, &len);
+    d->dup_size = len;
+    d->dup_len = 0;
+    if (len <= DUP_SHOWN) {
+        for (size_t i = 0; i < len; i++) { /* the message must stay one printable line */
+            unsigned char c = (unsigned char)k[i];
+            d->dup[i] = (char)(c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : c);
+        }
+        d->dup_len = len;
+    }
+    d->dup[d->dup_len] = '\0';
+    return fail(d, "duplicate key", open);
 }
 
 static int array(dec *d)
@@ -308,13 +347,19 @@ static int array(dec *d)
 static int object(dec *d)
 {
     lua_State *L = d->L;
+    const char *open = d->p;
+    /* repeated keys: a cached key is checked against the bits of the cache slots this object
+     * used (no lookup: the common case costs almost nothing); once a key that is not cached
+     * comes (escaped, long, past the first KEYS), every key is looked up as it is stored */
+    unsigned seen = 0;
+    int lookup = 0, dup;
     d->p++;
     lua_pushnil(L); /* the table's place */
     int t = lua_gettop(L), pending = 0;
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
-        flush_object(L, t, 0);
+        flush_object(L, t, 0, 0);
         return 1;
     }
     for (;;) {
@@ -323,6 +368,12 @@ static int object(dec *d)
             return fail(d, "expected a string key in an object", d->p);
         if (!key(d))
             return 0;
+        if (d->slot < 0)
+            lookup = 1;
+        else if (seen & (1u << d->slot))
+            return duplicate(d, lua_gettop(L), open);
+        else
+            seen |= 1u << d->slot;
         skip_ws(d);
         if (d->p >= d->end || *d->p != ':')
             return fail(d, "expected ':' after a key", d->p);
@@ -331,7 +382,8 @@ static int object(dec *d)
         if (!value(d))
             return 0;
         if (++pending == FLUSH) {
-            flush_object(L, t, pending);
+            if ((dup = flush_object(L, t, pending, lookup)) != 0)
+                return duplicate(d, dup, open);
             pending = 0;
         }
         skip_ws(d);
@@ -340,7 +392,8 @@ static int object(dec *d)
             skip_ws(d);
         } else if (d->p < d->end && *d->p == '}') {
             d->p++;
-            flush_object(L, t, pending);
+            if ((dup = flush_object(L, t, pending, lookup)) != 0)
+                return duplicate(d, dup, open);
             return 1;
         } else {
             return fail(d, "expected ',' or '}' in an object", d->p);
@@ -414,6 +467,15 @@ int cf_json_decode(lua_State *L, const char *s, size_t n, int null_idx)
         fail(&d, "unexpected text after the value", d.p);
     }
     lua_settop(L, base);
-    lua_pushfstring(L, "%s at byte %I", d.err, (lua_Integer)d.err_at + 1);
+    if (d.err == NULL) /* cannot happen: every failure path records why */
+        d.err = "invalid JSON";
+    if (strcmp(d.err, "duplicate key") == 0 && d.dup_size == d.dup_len)
+        lua_pushfstring(L, "duplicate key \"%s\" in the object at byte %I", d.dup,
+                        (lua_Integer)d.err_at + 1);
+    else if (strcmp(d.err, "duplicate key") == 0)
+        lua_pushfstring(L, "duplicate key (of %I bytes) in the object at byte %I",
+                        (lua_Integer)d.dup_size, (lua_Integer)d.err_at + 1);
+    else
+        lua_pushfstring(L, "%s at byte %I", d.err, (lua_Integer)d.err_at + 1);
     return 0;
 }

@@ -31,7 +31,8 @@ typedef struct cf_transfer {
     cf_loop_release release;
     void *owner;
     int state;
-    int notify; /* on completion, queue it for core.poll (a task waits for it) */
+    int notify;  /* on completion, queue it for core.poll (a task waits for it) */
+    int started; /* handed to libcurl (else refused before it began) */
     enum cf_http_outcome outcome;
 } cf_transfer;
 
@@ -149,6 +150,7 @@ void cf_loop_start(lua_State *L, cf_http *h, cf_loop_release release, void *owne
     x->owner = owner;
     x->state = XF_DONE;
     x->notify = notify;
+    x->started = 0;
     x->outcome = CF_HTTP_NETWORK;
     luaL_setmetatable(L, TRANSFER_MT); /* from here __gc gives the handle back */
     lua_pushvalue(L, owner_idx);
@@ -171,11 +173,26 @@ void cf_loop_start(lua_State *L, cf_http *h, cf_loop_release release, void *owne
         return;
     }
     x->state = XF_RUNNING;
+    x->started = 1;
     lp->inflight++;
     lua_getfield(L, LUA_REGISTRYINDEX, INFLIGHT_KEY); /* anchored while it runs */
     lua_pushvalue(L, -2);
     lua_rawsetp(L, -2, x);
     lua_pop(L, 1);
+}
+
+/* Whether any byte of the request reached the connection: a transfer that failed before
+ * (refused, no connection, TLS handshake failed) cannot have been applied. */
+static int wrote_request(const cf_transfer *x)
+{
+    if (!x->started)
+        return 0;
+    if (x->outcome == CF_HTTP_DONE || x->outcome == CF_HTTP_TOO_LARGE)
+        return 1; /* a response came: whatever it says, the server had the request */
+    long size = 0;
+    if (curl_easy_getinfo(x->h->curl, CURLINFO_REQUEST_SIZE, &size) != CURLE_OK)
+        return 1; /* unknown: assume the worst */
+    return size > 0;
 }
 
 int cf_loop_finish(lua_State *L, int idx)
@@ -204,6 +221,10 @@ int cf_loop_finish(lua_State *L, int idx)
     r.ratelimit = h->ratelimit;
     r.ratelimit_policy = h->ratelimit_policy;
     int n = cf_response_push(L, &r);
+    if (n == 2 && lua_isnil(L, -2) && lua_istable(L, -1) && !wrote_request(x)) {
+        lua_pushboolean(L, 1); /* certainly not applied: the server never saw it */
+        lua_setfield(L, -2, "unsent");
+    }
     x->state = XF_FINISHED;
     give_back(x);
     lua_pushnil(L); /* the body string is no longer needed */
@@ -248,7 +269,7 @@ static int transfer_tostring(lua_State *L)
 
 /* core.poll([seconds]) -> list of the Transfers (started by Client:start) completed since the
  * last call. Waits up to `seconds` (default 0) for the first completion; returns early, with
- * an empty list, when a signal arrives. */
+ * an empty list, when a signal arrives or the process is stopping. */
 static int core_poll(lua_State *L)
 {
     lua_Number secs = luaL_optnumber(L, 1, 0);
@@ -259,7 +280,7 @@ static int core_poll(lua_State *L)
     for (;;) {
         double left = deadline - now_ms();
         step(L, lp, left <= 0 ? 0 : left > SLICE_MS ? SLICE_MS : (int)left + 1);
-        if (lua_rawlen(L, -1) > 0 || left <= 0 || cf_interrupted())
+        if (lua_rawlen(L, -1) > 0 || left <= 0 || signalled())
             break;
     }
     lua_newtable(L);

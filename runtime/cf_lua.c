@@ -6,6 +6,8 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+#include "cf_interrupt.h"
+
 /* The error a trapped os.exit raises: its address is the identity (see cf_lua_trap_exit). */
 static const char exit_sentinel = 0;
 
@@ -29,7 +31,9 @@ int cf_pcall(lua_State *L, int nargs, int nres)
     int base = lua_gettop(L) - nargs; /* function index */
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
+    lua_State *outer = cf_interrupt_bind(L); /* a signal reaches L only while this runs */
     int status = lua_pcall(L, nargs, nres, base);
+    cf_interrupt_bind(outer);
     lua_remove(L, base);
     return status;
 }
@@ -98,3 +102,17 @@ int cf_lua_exit_code(lua_State *L, int idx, int *code)
     lua_pop(L, 1);
     return 1;
 }
+
+/* core.exit_code(e) -> the status of a trapped os.exit when e is its error, else nil (for the
+ * run policy in cloudflare.run, which sees the error through xpcall) */
+static int cf_core_exit_code(lua_State *L)
+{
+    int code;
+    if (cf_lua_exit_code(L, 1, &code))
+        lua_pushinteger(L, code);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+const luaL_Reg cf_lua_funcs[] = {{"exit_code", cf_core_exit_code}, {NULL, NULL}};

@@ -3,13 +3,15 @@
 #ifndef CF_LUA_H
 #define CF_LUA_H
 
+#include <lauxlib.h>
 #include <lua.h>
 
 /* Error convention, for every Lua-facing function of cfrun:
  *  - programming mistakes (wrong argument types, missing zone_id, use after close) raise;
  *  - what happens on the wire returns nil, err[, partial], err being a cloudflare.Error. */
 
-/* lua_pcall with a traceback handler; nargs/nres as for lua_pcall. Every call from the host
+/* lua_pcall with a traceback handler, during which a signal reaches L (cf_interrupt_bind);
+ * nargs/nres as for lua_pcall. Every call from the host
  * into Lua goes through here. */
 int cf_pcall(lua_State *L, int nargs, int nres);
 
@@ -17,6 +19,8 @@ int cf_pcall(lua_State *L, int nargs, int nres);
  * long-lived process); cf_lua_exit_code tells whether the error at idx is such an exit. */
 void cf_lua_trap_exit(lua_State *L);
 int cf_lua_exit_code(lua_State *L, int idx, int *code);
+/* core.exit_code, for cf_open_core. */
+extern const luaL_Reg cf_lua_funcs[];
 
 /* Registers cjson, cloudflare.core, cloudflare.ip, cloudflare.json and the embedded Lua
  * modules. */

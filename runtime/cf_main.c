@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,10 @@ static void print_usage(FILE *f)
             "\n"
             "Environment: CLOUDFLARE_API_TOKEN, or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY;\n"
             "CLOUDFLARE_BASE_URL (default https://api.cloudflare.com/client/v4).\n"
-            "Exit status: 0 success, 1 uncaught script error, 2 usage error;\n"
-            "with --job/--every/--cron, per run: 3 some IPs failed, 4 IPs pending after a\n"
-            "wire or API failure, 5 lock held, 130/143 SIGINT/SIGTERM.\n"
-            "A script's own os.exit(n) always wins.\n",
+            "Exit status: 0 success, 1 uncaught script error, 2 usage error, 130/143 stopped\n"
+            "by SIGINT/SIGTERM (a second one ends cfrun at once); with --job/--every/--cron,\n"
+            "per run: 3 some IPs failed, 4 incomplete (IPs pending or unsent), 5 lock held.\n"
+            "A script's own os.exit(n) wins, except over a signal.\n",
             progname);
 }
 
@@ -127,6 +128,8 @@ static int schedule_option(cf_opts *o, const char *a, const char *v)
         o->sched.every = cf_duration_parse(v);
         if (o->sched.every <= 0)
             return usage_error("--every: bad duration '%s' (e.g. 30s, 15m, 1h, 1h30m)", v);
+        if (o->sched.every < 1) /* a typo such as 1e-3s must not hammer the API */
+            return usage_error("--every: '%s' is less than the minimum of 1s", v);
         o->sched.mode = CF_SCHED_EVERY;
         o->scheduled = 1;
     } else if (strcmp(a, "--cron") == 0) {
@@ -278,51 +281,53 @@ static int run_args(lua_State *L, char **argv, int upto)
     return LUA_OK;
 }
 
-/* Prints the values between base and the top as JSON documents, one per line (--json). */
-static int print_json(lua_State *L, int base)
-{
-    int top = lua_gettop(L);
-    for (int i = base; i <= top; i++) {
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "cloudflare.json");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "encode");
-        lua_pushvalue(L, i);
-        if (cf_pcall(L, 1, 1) != LUA_OK)
-            return LUA_ERRRUN;
-        puts(lua_tostring(L, -1));
-        lua_pop(L, 2);
-    }
-    fflush(stdout);
-    return LUA_OK;
-}
-
-/* Runs the script; leaves an error object on the stack when it fails (not reported). */
-static int call_script(lua_State *L, char **argv, int script, int argc, int json)
+/* Loads the script (stdin for "-"); leaves the chunk, or the message, on the stack. */
+static int load_script(lua_State *L, char **argv, int script)
 {
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
         fname = NULL; /* stdin */
-    int status = luaL_loadfile(L, fname);
-    if (status == LUA_OK) {
-        int n = argc - script - 1;
-        int base = lua_gettop(L);
-        luaL_checkstack(L, n + 3, "too many arguments to script");
-        for (int i = script + 1; i < argc; i++)
-            lua_pushstring(L, argv[i]);
-        status = drain_tasks(L, cf_pcall(L, n, json ? LUA_MULTRET : 0));
-        if (status == LUA_OK && json) {
-            status = print_json(L, base);
-            if (status == LUA_OK)
-                lua_settop(L, base - 1);
-        }
-    }
-    return status;
+    return luaL_loadfile(L, fname);
 }
 
+/* Pushes cloudflare.run's function `name`: the run policy lives there. */
+static void push_run(lua_State *L, const char *name)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cloudflare.run");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+}
+
+/* Pushes the script's arguments; returns how many. */
+static int push_script_args(lua_State *L, char **argv, int script, int argc)
+{
+    int n = argc - script - 1;
+    luaL_checkstack(L, n + 3, "too many arguments to script");
+    for (int i = script + 1; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    return n;
+}
+
+/* A plain run: cloudflare.run.script(chunk, {json=}, args...); returns the exit status. */
 static int run_script(lua_State *L, char **argv, int script, int argc, int json)
 {
-    return report(L, call_script(L, argv, script, argc, json));
+    if (load_script(L, argv, script) != LUA_OK) {
+        report(L, LUA_ERRSYNTAX);
+        return EXIT_SCRIPT_ERROR;
+    }
+    push_run(L, "script"); /* stack: chunk script */
+    lua_insert(L, -2);     /* stack: script chunk */
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, json);
+    lua_setfield(L, -2, "json"); /* stack: script chunk opts */
+    int n = push_script_args(L, argv, script, argc);
+    if (report(L, cf_pcall(L, n + 2, 1)) != LUA_OK)
+        return EXIT_SCRIPT_ERROR;
+    int code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return code;
 }
 
 static int run_fake_api(lua_State *L, char **argv, int first, int argc)
@@ -347,7 +352,6 @@ static int run_fake_api(lua_State *L, char **argv, int first, int argc)
 static int setup_state(lua_State *L, const cf_opts *o, char **argv, int argc)
 {
     luaL_checkversion(L);
-    cf_interrupt_install(L);
     luaL_openlibs(L);
     cf_lua_preload(L);
     lua_gc(L, LUA_GCRESTART);
@@ -375,67 +379,52 @@ typedef struct run_ctx {
     cf_run_result *out;
 } run_ctx;
 
-static long long stat_field(lua_State *L, int idx, const char *name)
+static const char *base_name(const char *path)
 {
-    lua_getfield(L, idx, name);
-    long long v = (long long)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return v;
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
 }
 
-/* One scheduled run, inside its own protected call on a fresh state. */
+/* One scheduled run, inside its own protected call on a fresh state: -e and -l, then
+ * cloudflare.run.job({job=, json=, chunk= | error=}, args...) -> status, log line. */
 static int prun(lua_State *L)
 {
     run_ctx *rc = lua_touserdata(L, 1);
     cf_run_result *out = rc->out;
     if (setup_state(L, rc->o, rc->argv, rc->argc) != LUA_OK) {
         out->status = CF_EXIT_SCRIPT;
-        out->outcome = "script_error";
         snprintf(out->error, sizeof out->error, "the runtime failed to start");
         return 0;
     }
     cf_lua_trap_exit(L);
-    int status = run_args(L, rc->argv, rc->o->script);
-    if (status == LUA_OK)
-        status = call_script(L, rc->argv, rc->o->script, rc->argc, rc->o->json);
-    int code, exited = status != LUA_OK && cf_lua_exit_code(L, -1, &code);
-
-    /* counts across the run's API calls (kept by the Lua layer in cloudflare.core.stats) */
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cloudflare.core");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "stats");
-    if (lua_istable(L, -1)) {
-        int st = lua_gettop(L);
-        out->succeeded = stat_field(L, st, "succeeded");
-        out->failed = stat_field(L, st, "failed");
-        out->pending = stat_field(L, st, "pending");
-        out->requests = stat_field(L, st, "requests");
-        out->retries = stat_field(L, st, "retries");
-        out->waits = stat_field(L, st, "waits");
-    }
-    lua_pop(L, 2);
-
-    int sig = cf_termination_requested();
-    if (exited) {
-        out->status = code; /* the script's own os.exit wins */
-        out->outcome = code == 0 ? "success" : "script_error";
-    } else if (sig) {
-        out->status = 128 + sig;
-        out->outcome = "interrupted";
-    } else if (status != LUA_OK) {
+    int script = rc->o->script;
+    int status = run_args(L, rc->argv, script);
+    int code;
+    if (status != LUA_OK && !cf_lua_exit_code(L, -1, &code))
+        lua_pushliteral(L, "a -e or -l option failed (see above)");
+    else if (status == LUA_OK)
+        status = load_script(L, rc->argv, script);
+    /* stack: chunk | error */
+    push_run(L, "job");
+    lua_insert(L, -2); /* stack: job chunk|error */
+    lua_createtable(L, 0, 3);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, status == LUA_OK ? "chunk" : "error"); /* stack: job opts */
+    lua_pushstring(L, base_name(rc->argv[script]));
+    lua_setfield(L, -2, "job");
+    lua_pushboolean(L, rc->o->json);
+    lua_setfield(L, -2, "json");
+    int n = push_script_args(L, rc->argv, script, rc->argc);
+    if (cf_pcall(L, n + 1, 2) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         snprintf(out->error, sizeof out->error, "%s", msg ? msg : "(error object)");
         message(out->error);
         out->status = CF_EXIT_SCRIPT;
-        out->outcome = "script_error";
-    } else if (out->pending > 0) {
-        out->status = CF_EXIT_PENDING;
-        out->outcome = "pending";
-    } else if (out->failed > 0) {
-        out->status = CF_EXIT_FAILED_IPS;
-        out->outcome = "failed_ips";
+        return 0;
     }
+    out->status = (int)lua_tointeger(L, -2);
+    const char *line = lua_tostring(L, -1);
+    snprintf(out->line, sizeof out->line, "%s", line ? line : "");
     return 0;
 }
 
@@ -446,7 +435,6 @@ static void run_scheduled(void *ctx, cf_run_result *out)
     lua_State *L = luaL_newstate();
     if (L == NULL) {
         out->status = CF_EXIT_SCRIPT;
-        out->outcome = "script_error";
         snprintf(out->error, sizeof out->error, "not enough memory for a Lua state");
         return;
     }
@@ -455,7 +443,6 @@ static void run_scheduled(void *ctx, cf_run_result *out)
     lua_pushlightuserdata(L, rc);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         out->status = CF_EXIT_SCRIPT;
-        out->outcome = "script_error";
         snprintf(out->error, sizeof out->error, "%s",
                  lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object)");
     }
@@ -509,6 +496,11 @@ static int pmain(lua_State *L)
         return 1;
     }
 
+    /* a script or job: the first SIGINT or SIGTERM stops it, a second ends the process */
+    cf_interrupt_install(CF_INTERRUPT_STOP);
+    /* past a file size limit (ulimit -f) a write fails with EFBIG, which the journal reports
+     * (and then sends nothing), rather than the process dying mid-record */
+    signal(SIGXFSZ, SIG_IGN);
     if (o.sandbox) /* stack: sandbox handle, closed by lua_close at the latest */
         cf_sandbox_start(L);
     if (o.scheduled) { /* each run gets a fresh state; this one only holds the sandbox */
@@ -523,15 +515,18 @@ static int pmain(lua_State *L)
     }
 
     int status = run_args(L, argv, o.script ? o.script : argc);
+    int code = status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
     if (status == LUA_OK && o.script)
-        status = run_script(L, argv, o.script, argc, o.json);
-    if (status == LUA_OK && (o.interactive || (!o.script && !o.has_e && isatty(STDIN_FILENO)))) {
-        lua_pushinteger(L, cf_repl(L)); /* as lua.c: -i runs the REPL after the script */
+        code = run_script(L, argv, o.script, argc, o.json);
+    if (code == 0 && (o.interactive || (!o.script && !o.has_e && isatty(STDIN_FILENO)))) {
+        cf_interrupt_install(CF_INTERRUPT_CALL); /* Ctrl-C stops the call, not the session */
+        lua_pushinteger(L, cf_repl(L));          /* as lua.c: -i runs the REPL after the script */
         return 1;
     }
-    if (status == LUA_OK && !o.script && !o.has_e)
-        status = do_chunk(L, luaL_loadfile(L, NULL));
-    lua_pushinteger(L, status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR);
+    if (code == 0 && !o.script && !o.has_e)
+        code = do_chunk(L, luaL_loadfile(L, NULL)) == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
+    int sig = cf_termination_requested();
+    lua_pushinteger(L, sig ? 128 + sig : code); /* a signal that stopped the run says so */
     return 1;
 }
 

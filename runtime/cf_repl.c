@@ -2,6 +2,13 @@
  * readline with history and completion, Ctrl-C. Must not format values nor know the API:
  * printing, completion candidates and help() are lua/cloudflare/repl.lua's job. */
 
+/* Secrets: the values of CLOUDFLARE_API_TOKEN and CLOUDFLARE_API_KEY are registered as the
+ * state's secrets when the REPL starts (cf_redact.h), next to the credentials of every client
+ * the session creates. A line joins the history (in memory and in the file) only after its
+ * chunk ran, and only when it holds none of them; when a line registers a new one (it created
+ * a client), the lines already kept that hold it are dropped and the file is rewritten.
+ * Errors are printed redacted; repl.show redacts the results. */
+
 /* Signals: readline's own handlers are off (rl_catch_signals = 0); cf_interrupt's handler is
  * the only one. At the prompt the line is read with readline's callback interface around
  * ppoll(), with SIGINT and SIGTERM blocked except inside ppoll, so a Ctrl-C there is seen at
@@ -27,6 +34,7 @@
 
 #include "cf_interrupt.h"
 #include "cf_lua.h"
+#include "cf_redact.h"
 
 #define REPL_MODULE     "cloudflare.repl"
 #define REG_REPL        "cfrun.repl" /* registry: the cloudflare.repl module table */
@@ -49,6 +57,9 @@ typedef struct cf_repl_state {
     char history[4096]; /* the history file, "" when there is none */
     char *line;         /* the line readline handed over (malloc'd), or NULL at EOF */
     int line_done;
+    char **pending; /* the lines of the chunk being read and run, for the history (malloc'd) */
+    size_t npending, cap_pending;
+    size_t secrets; /* cf_redact_count when the history was last cleaned */
 } cf_repl_state;
 
 /* readline's callbacks carry no context: this is the one pointer they reach the REPL by
@@ -135,8 +146,71 @@ static void history_keep(cf_repl_state *r, const char *line)
         append_history(1, r->history);
 }
 
+/* Notes a line read at the terminal; it joins the history once its chunk ran (history_flush).
+ * A line that cannot be noted (out of memory) is not kept. */
+static void history_note(cf_repl_state *r, const char *line)
+{
+    if (r->npending == r->cap_pending) {
+        size_t cap = r->cap_pending ? 2 * r->cap_pending : 8;
+        char **p = realloc(r->pending, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        r->pending = p;
+        r->cap_pending = cap;
+    }
+    char *copy = strdup(line);
+    if (copy)
+        r->pending[r->npending++] = copy;
+}
+
+/* Drops every kept line that holds one of the state's secrets; rewrites the file if any. */
+static void history_clean(cf_repl_state *r)
+{
+    int removed = 0;
+    for (int i = 0; i < history_length;) {
+        HIST_ENTRY **list = history_list();
+        const char *line = list && list[i] ? list[i]->line : NULL;
+        if (line && cf_redact_contains(r->L, line, strlen(line))) {
+            HIST_ENTRY *e = remove_history(i);
+            if (e) {
+                histdata_t data = free_history_entry(e);
+                (void)data;
+            }
+            removed = 1;
+        } else {
+            i++;
+        }
+    }
+    if (removed && r->history[0] && write_history(r->history) != 0)
+        fprintf(stderr, "cfrun: could not rewrite the history file %s\n", r->history);
+}
+
+/* After a chunk ran (or was abandoned): keeps its lines that hold no secret, and, when the
+ * chunk registered a secret, drops the kept lines that hold it. */
+static void history_flush(cf_repl_state *r)
+{
+    if (!r->tty)
+        return;
+    size_t now = cf_redact_count(r->L);
+    if (now != r->secrets) {
+        r->secrets = now;
+        history_clean(r);
+    }
+    for (size_t i = 0; i < r->npending; i++) {
+        const char *line = r->pending[i];
+        if (!cf_redact_contains(r->L, line, strlen(line)))
+            history_keep(r, line);
+        free(r->pending[i]);
+    }
+    r->npending = 0;
+}
+
 static void history_close(cf_repl_state *r)
 {
+    history_flush(r);
+    free(r->pending);
+    r->pending = NULL;
+    r->cap_pending = 0;
     if (r->history[0])
         history_truncate_file(r->history, HISTORY_MAX);
     clear_history();
@@ -310,7 +384,7 @@ static int read_tty(cf_repl_state *r, const char *prompt, char **out)
         return result;
     if (r->line == NULL)
         return LINE_EOF;
-    history_keep(r, r->line);
+    history_note(r, r->line);
     *out = r->line;
     r->line = NULL;
     return LINE_OK;
@@ -438,13 +512,17 @@ static int load_chunk(cf_repl_state *r)
 
 /* ---- evaluating --------------------------------------------------------------------- */
 
+/* Prints the message on top (redacted) and pops it. */
 static void report_error(lua_State *L)
 {
-    const char *msg = lua_tostring(L, -1);
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    if (msg)
+        msg = cf_redact_push(L, msg, len);
     fflush(stdout);
     fprintf(stderr, "cfrun: %s\n", msg ? msg : "(error object is not a string)");
     fflush(stderr);
-    lua_pop(L, 1);
+    lua_pop(L, msg ? 2 : 1);
 }
 
 /* stack: results... -> (empty); repl.show prints them */
@@ -462,9 +540,11 @@ static void show_results(lua_State *L, int base)
     lua_remove(L, -2);
     lua_insert(L, base + 1);
     if (cf_pcall(L, n, 0) != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        fprintf(stderr, "cfrun: error calling 'show' (%s)\n", msg ? msg : "?");
-        lua_pop(L, 1);
+        size_t len;
+        const char *msg = lua_tolstring(L, -1, &len);
+        msg = msg ? cf_redact_push(L, msg, len) : "?";
+        fprintf(stderr, "cfrun: error calling 'show' (%s)\n", msg);
+        lua_settop(L, base);
     }
 }
 
@@ -484,9 +564,16 @@ static void evaluate(lua_State *L, int base)
 
 /* ---- setup -------------------------------------------------------------------------- */
 
-/* stack: -> (empty); loads cloudflare.repl into the registry and runs its init */
+/* stack: -> (empty); registers the environment's credentials as secrets, loads
+ * cloudflare.repl into the registry and runs its init */
 static int setup_protected(lua_State *L)
 {
+    static const char *const credentials[] = {"CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY"};
+    for (size_t i = 0; i < sizeof credentials / sizeof credentials[0]; i++) {
+        const char *v = getenv(credentials[i]);
+        if (v)
+            cf_redact_add(L, v, strlen(v));
+    }
     lua_getglobal(L, "require");
     lua_pushliteral(L, REPL_MODULE);
     lua_call(L, 1, 1);
@@ -530,6 +617,8 @@ int cf_repl(lua_State *L)
         active = &r;
         readline_setup();
         history_open(&r);
+        r.secrets = (size_t)-1; /* lines of earlier sessions may hold a secret of this one */
+        history_flush(&r);
     }
 
     int code = 0;
@@ -545,6 +634,7 @@ int cf_repl(lua_State *L)
         }
         if (status == LINE_INTERRUPT) { /* the pending chunk is dropped */
             lua_settop(L, base);
+            history_flush(&r);
             continue;
         }
         if (status == LUA_OK)
@@ -552,6 +642,7 @@ int cf_repl(lua_State *L)
         else
             report_error(L);
         lua_settop(L, base);
+        history_flush(&r); /* after the chunk ran: it may have created a client */
         if (cf_termination_requested()) {
             code = 128 + cf_termination_requested();
             break;

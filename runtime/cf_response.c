@@ -1,10 +1,13 @@
 /* cf_response: turns what came back from the network (cf_response) into the Lua values
  * scripts see: `result, info` or `nil, err` with err a cloudflare.Error. This is the one
  * place that interprets bytes from the server, and the fuzz target: whatever the input, it
- * must return a value and never raise, crash or read out of bounds. */
+ * must return a value and never raise, crash or read out of bounds. Every text of an error
+ * (message, errors[i].message, request_id) is sanitized (cf_redact.h): no active credential
+ * and no raw control character from the server reaches a script, a log or a terminal. */
 #include "cf_response.h"
 
 #include "cf_jsondec.h"
+#include "cf_redact.h"
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -14,29 +17,45 @@
 #include <time.h>
 
 #define ERROR_MT "cloudflare.Error"
+/* how cf_http_outcome_of's text for a completed 3xx response with a Location starts */
+#define REDIRECT_PREFIX "redirect to "
 
 /* ---- errors ------------------------------------------------------------------------- */
 
-/* Pushes a printable one-line excerpt of a body, so an HTML error page can be recognised. */
+#define EXCERPT_MAX 117 /* bytes of a body shown in a message, before "..." */
+
+/* Pushes a printable one-line excerpt of a body, so an HTML error page can be recognised.
+ * Runs of control characters become one space; a credential becomes <redacted> before the
+ * excerpt is cut, so the cut can never leave part of one. */
 static void push_excerpt(lua_State *L, const char *p, size_t len)
 {
-    char out[121];
+    char out[EXCERPT_MAX + 3];
     size_t n = 0;
-    int space = 0;
+    int space = 0, cut = 0;
     if (p == NULL) /* an empty body has no buffer yet */
         len = 0;
-    for (size_t i = 0; i < len && n < sizeof out - 4; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)p[i];
         if (ch < 0x20 || ch == 0x7f) {
             space = n > 0;
             continue;
         }
+        size_t secret = cf_redact_at(L, p + i, len - i);
+        const char *piece = secret ? CF_REDACTED : p + i;
+        size_t plen = secret ? sizeof CF_REDACTED - 1 : 1;
+        if (n + (size_t)space + plen > EXCERPT_MAX) {
+            cut = 1;
+            break;
+        }
         if (space)
             out[n++] = ' ';
         space = 0;
-        out[n++] = (char)ch;
+        memcpy(out + n, piece, plen);
+        n += plen;
+        if (secret)
+            i += secret - 1;
     }
-    if (n == sizeof out - 4)
+    if (cut)
         for (int dots = 0; dots < 3; dots++)
             out[n++] = '.';
     lua_pushlstring(L, out, n);
@@ -72,11 +91,13 @@ static void push_errors(lua_State *L, int idx)
             lua_setfield(L, -3, "message");
         }
         lua_pop(L, 1);
-        if (lua_getfield(L, -1, "message") != LUA_TSTRING) {
+        if (lua_getfield(L, -1, "message") == LUA_TSTRING) {
+            cf_sanitize_at(L, -1);
+        } else {
+            lua_pop(L, 1);
             lua_pushliteral(L, "(no message)");
-            lua_setfield(L, -3, "message");
         }
-        lua_pop(L, 1);
+        lua_setfield(L, -2, "message");
         lua_rawseti(L, -2, i);
     }
 }
@@ -99,7 +120,7 @@ static int push_failure(lua_State *L, const char *kind, long status, const char 
         lua_setfield(L, err, "status");
     }
     if (ray && *ray) {
-        lua_pushstring(L, ray);
+        cf_sanitize_push(L, ray, strlen(ray));
         lua_setfield(L, err, "request_id");
     }
     if (errors_idx)
@@ -140,12 +161,14 @@ static int push_failure(lua_State *L, const char *kind, long status, const char 
         luaL_addstring(&b, msg ? msg : "");
     }
     luaL_pushresult(&b);
+    cf_sanitize_at(L, -1); /* the detail may quote headers, a body or libcurl's text */
     lua_setfield(L, err, "message");
     luaL_setmetatable(L, ERROR_MT);
     return 2;
 }
 
-/* core.error(t): makes t a cloudflare.Error (for failures the Lua layer detects). */
+/* core.error(t): makes t a cloudflare.Error (for failures the Lua layer detects). Its message
+ * and errors[i].message are sanitized in place, as they may quote what a server sent. */
 int cf_core_error(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -153,10 +176,26 @@ int cf_core_error(lua_State *L)
     lua_getfield(L, 1, "message");
     luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING, 1,
                   "an error needs string fields kind and message");
-    lua_pop(L, 2);
+    cf_sanitize_at(L, -1);
+    lua_setfield(L, 1, "message");
+    lua_pop(L, 1);
     if (lua_getfield(L, 1, "errors") != LUA_TTABLE) {
         lua_newtable(L);
         lua_setfield(L, 1, "errors");
+    } else {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        /* stack: t errors */
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, -1, i) == LUA_TTABLE) { /* stack: t errors e */
+                if (lua_getfield(L, -1, "message") == LUA_TSTRING) {
+                    cf_sanitize_at(L, -1);
+                    lua_setfield(L, -2, "message");
+                } else {
+                    lua_pop(L, 1);
+                }
+            }
+            lua_pop(L, 1);
+        }
     }
     lua_settop(L, 1);
     luaL_setmetatable(L, ERROR_MT);
@@ -287,7 +326,7 @@ int cf_response_push(lua_State *L, const cf_response *r)
     char detail[CURL_ERROR_SIZE + 200];
     const char *errmsg = r->errmsg && *r->errmsg ? r->errmsg : "unknown transport error";
 
-    luaL_checkstack(L, 12, "cf_response_push");
+    luaL_checkstack(L, 20, "cf_response_push");
     switch (r->outcome) {
     case CF_HTTP_DONE:
         break;
@@ -310,12 +349,24 @@ int cf_response_push(lua_State *L, const cf_response *r)
     }
 
     long status = r->status;
+    /* cfrun never follows a redirect (cf_http.c turns off libcurl's following): for a 3xx
+     * with a Location, cf_http's errmsg says where it pointed */
+    if (status >= 300 && status < 400 && r->errmsg &&
+        strncmp(r->errmsg, REDIRECT_PREFIX, sizeof REDIRECT_PREFIX - 1) == 0) {
+        snprintf(detail, sizeof detail,
+                 "%s (not followed: cfrun never follows redirects; check base_url)", r->errmsg);
+        return fail(L, r, "http", status, 0, detail);
+    }
     const char *ctype = r->content_type && *r->content_type ? r->content_type : "no content type";
     lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
     int decoded = cf_json_decode(L, r->body ? r->body : "", r->body_len, -1);
     lua_remove(L, -2); /* stack: the value, or the decoder's message */
+    /* JSON whose object repeats a key is ambiguous, not an error page: a decode error
+     * whatever the status */
+    int duplicate =
+        !decoded && lua_isstring(L, -1) && strncmp(lua_tostring(L, -1), "duplicate key", 13) == 0;
     if (!decoded) {
-        if (!is_2xx(status)) {
+        if (!is_2xx(status) && !duplicate) {
             lua_pop(L, 1);
             push_excerpt(L, r->body, r->body_len);
             snprintf(detail, sizeof detail, "unexpected response (%s, %zu bytes): %s", ctype,
@@ -364,7 +415,7 @@ int cf_response_push(lua_State *L, const cf_response *r)
     else
         lua_pop(L, 1);
     if (r->cf_ray && *r->cf_ray) {
-        lua_pushstring(L, r->cf_ray);
+        cf_sanitize_push(L, r->cf_ray, strlen(r->cf_ray));
         lua_setfield(L, -2, "request_id");
     }
     push_header_hints(L, r);

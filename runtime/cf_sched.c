@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cf_interrupt.h"
+#include "cf_lock.h"
 
 static double monotonic(void)
 {
@@ -55,7 +56,7 @@ static double random_fraction(void)
 {
     unsigned int r = 0;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-        r = (unsigned int)rand();
+        r = (unsigned int)rand(); /* NOLINT(cert-msc30-c,cert-msc50-cpp): jitter, no secret */
     return (double)r / 4294967296.0;
 }
 
@@ -63,27 +64,6 @@ static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
-}
-
-/* Default lock: $XDG_RUNTIME_DIR/cfrun (else /tmp/cfrun-UID), named after the script and a
- * hash of its absolute path, so two jobs that share a script name do not share a lock. */
-static int default_lock(const char *script, char *out, size_t len)
-{
-    char dir[PATH_MAX], abs[PATH_MAX];
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (xdg && *xdg)
-        snprintf(dir, sizeof dir, "%s/cfrun", xdg);
-    else
-        snprintf(dir, sizeof dir, "/tmp/cfrun-%u", (unsigned)getuid());
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return -1;
-    if (!realpath(script, abs))
-        snprintf(abs, sizeof abs, "%s", script);
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *p = abs; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    int n = snprintf(out, len, "%s/%s-%016llx.lock", dir, base_name(script), (unsigned long long)h);
-    return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
 static void json_string(FILE *f, const char *s)
@@ -101,66 +81,65 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void log_run(FILE *log, const char *job, const char *start, const char *end, double secs,
-                    const cf_run_result *r)
+/* The record of a run whose policy could not produce one (cloudflare.run never ran). */
+static void fallback_record(FILE *log, const char *job, const char *start, const char *end,
+                            const cf_run_result *r)
 {
     fputs("{\"event\":\"run\",\"job\":", log);
     json_string(log, job);
-    fprintf(log, ",\"start\":\"%s\",\"end\":\"%s\",\"duration_s\":%.3f,\"status\":%d,", start, end,
-            secs, r->status);
-    fputs("\"outcome\":", log);
-    json_string(log, r->outcome);
-    fprintf(log,
-            ",\"succeeded\":%lld,\"failed\":%lld,\"pending\":%lld,\"requests\":%lld,"
-            "\"retries\":%lld,\"rate_limit_waits\":%lld",
-            r->succeeded, r->failed, r->pending, r->requests, r->retries, r->waits);
-    if (r->error[0]) {
-        fputs(",\"error\":", log);
-        json_string(log, r->error);
-    }
+    fprintf(log, ",\"start\":\"%s\",\"end\":\"%s\",\"status\":%d,\"outcome\":\"script_error\"",
+            start, end, r->status);
+    fputs(",\"error\":", log);
+    json_string(log, r->error[0] ? r->error : "the run ended without a record");
     fputs("}\n", log);
-    fflush(log);
 }
 
+/* Runs once and writes its log line. A line that cannot be written is reported on stderr and
+ * makes the run's status non-zero: a job whose record is lost must not look fine. */
 static int one_run(const cf_sched *s, FILE *log, cf_run_fn run, void *ctx)
 {
     char start[40], end[40];
     cf_run_result r;
     memset(&r, 0, sizeof r);
-    r.outcome = "success";
     timestamp(start, sizeof start);
-    double t0 = monotonic();
     run(ctx, &r);
     timestamp(end, sizeof end);
-    log_run(log, base_name(s->script_path), start, end, monotonic() - t0, &r);
+    clearerr(log);
+    if (r.line[0])
+        fprintf(log, "%s\n", r.line);
+    else
+        fallback_record(log, base_name(s->script_path), start, end, &r);
+    if (fflush(log) != 0 || ferror(log)) {
+        fprintf(stderr, "cfrun: cannot write the run's log line to %s: %s\n",
+                s->log_path ? s->log_path : "standard error", strerror(errno));
+        if (r.status == CF_EXIT_OK)
+            r.status = CF_EXIT_SCRIPT;
+    }
     return r.status;
 }
 
 int cf_sched_run(const cf_sched *s, cf_run_fn run, void *ctx)
 {
-    char lock_path[PATH_MAX];
+    char lock_path[PATH_MAX], err[PATH_MAX + 512];
     if (s->lock_path)
         snprintf(lock_path, sizeof lock_path, "%s", s->lock_path);
-    else if (default_lock(s->script_path, lock_path, sizeof lock_path) != 0) {
-        fprintf(stderr, "cfrun: cannot create the lock directory: %s\n", strerror(errno));
+    else if (cf_lock_default_path(s->script_path, lock_path, sizeof lock_path, err, sizeof err) !=
+             0) {
+        fprintf(stderr, "cfrun: %s\n", err);
         return CF_EXIT_USAGE;
     }
     /* held until the process exits: runs of one job never overlap, in or across processes */
-    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "cfrun: cannot open the lock %s: %s\n", lock_path, strerror(errno));
-        return CF_EXIT_USAGE;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int fd;
+    switch (cf_lock_take(lock_path, &fd, err, sizeof err)) {
+    case CF_LOCK_TAKEN:
+        break;
+    case CF_LOCK_HELD:
         fprintf(stderr, "cfrun: %s is already running (lock %s is held); not starting\n",
                 base_name(s->script_path), lock_path);
-        close(fd);
         return CF_EXIT_LOCKED;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) == 0 && write(fd, pid, (size_t)n) < 0) {
-        /* the pid is only a hint for operators */
+    default:
+        fprintf(stderr, "cfrun: %s\n", err);
+        return CF_EXIT_USAGE;
     }
 
     FILE *log = stderr;
@@ -173,8 +152,6 @@ int cf_sched_run(const cf_sched *s, cf_run_fn run, void *ctx)
             return CF_EXIT_USAGE;
         }
     }
-    cf_interrupt_sigint_stops(1);
-
     int status = CF_EXIT_OK, failures = 0;
     double next = monotonic();
     for (;;) {

@@ -17,9 +17,8 @@ enum {
 
 typedef struct cf_run_result {
     int status;
-    const char *outcome; /* success, failed_ips, pending, script_error, interrupted */
-    long long succeeded, failed, pending, requests, retries, waits;
-    char error[512]; /* the script's error message, when it raised */
+    char line[4096]; /* the run's JSON log record (cloudflare.run), "" when it has none */
+    char error[512]; /* why there is no record: the run could not start or its policy failed */
 } cf_run_result;
 
 /* Runs the script once in a fresh Lua state and fills *out. */

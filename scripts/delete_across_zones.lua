@@ -15,12 +15,16 @@
 -- max_in_flight, 16), however many zones run at once.
 --
 -- Output: one row per IP, with its zone: succeeded (deleted, with the vendor and region it
--- had), failed (with the reason) or pending. In table format a count line follows. A zone
--- whose call failed is named on stderr with the error and its pending IPs.
+-- had), failed (with the reason), pending (sent, not known whether deleted: check them, or
+-- restore them from the journal) or unsent (certainly not deleted: safe to send again, e.g.
+-- by running the script again on those lines). In table format a count line follows ("2
+-- zone(s): 12 deleted, 1 failed, 0 pending, 87 unsent"). A zone whose call failed is named on
+-- stderr with the error, then its pending IPs and its unsent IPs, each list on a line of its
+-- own with what to do next; the other zones go on.
 --
 -- Exit status: 0 every IP was deleted, 3 some IPs failed (e.g. they had no mapping), 2 usage
 -- error, unreadable file or malformed lines (nothing is deleted then), 4 a request failed
--- in some zone: IPs are pending.
+-- in some zone: IPs are pending or unsent.
 
 local cli, report = cloudflare.cli, cloudflare.report
 
@@ -73,31 +77,54 @@ for i, zone in ipairs(zones) do
     return { res = res or partial, err = err }
   end
 end
-local outcomes = cloudflare.parallel(jobs, { concurrency = zones_at_once })
+local outcomes, errs = cloudflare.parallel(jobs, { concurrency = zones_at_once })
 
-local rows, failed, pending = {}, 0, 0
+-- A zone whose task has no result (not started once cfrun was stopping, or it raised): its
+-- addresses are unsent when the error says nothing can have been sent, else pending.
+local function lost(zone, e)
+  local json, canonical = cloudflare.json, cloudflare.ip.canonical
+  local value = { succeeded = json.array(), failed = json.array(), pending = json.array(),
+    unsent = json.array() }
+  local cause = type(e) == "table" and e.kind == "raised" and e.value or e
+  local into = (type(e) == "table" and e.unsent or type(cause) == "table" and cause.unsent)
+    and value.unsent or value.pending
+  local seen = {}
+  for _, s in ipairs(ips_of[zone]) do
+    local c = canonical(s)
+    if not c then
+      table.insert(value.failed, { origin_ip = s, input = s, error = "invalid IP address" })
+    elseif not seen[c] then
+      seen[c] = true
+      into[#into + 1] = c
+    end
+  end
+  return { res = { value = value }, err = e or "no result" }
+end
+
+local rows, total = {}, { succeeded = 0, failed = 0, pending = 0, unsent = 0 }
 for i, zone in ipairs(zones) do
-  local o = outcomes[i]
+  local o = outcomes[i] or lost(zone, errs[i])
   local _, zone_rows = report.rows(o.res)
   for _, row in ipairs(zone_rows) do
     row.zone = zone
     rows[#rows + 1] = row
   end
   local c = report.counts(o.res)
-  failed, pending = failed + c.failed, pending + c.pending
-  if o.err then
-    cli.note("zone %s: %s", zone, tostring(o.err))
-    if c.pending > 0 then
-      cli.note("zone %s: %d IP(s) pending (not known whether changed): %s", zone, c.pending,
-        table.concat(o.res.value.pending, " "))
+  for k in pairs(total) do total[k] = total[k] + c[k] end
+  if o.err then cli.note("zone %s: %s", zone, tostring(o.err)) end
+  for _, status in ipairs { "pending", "unsent" } do -- as cli.fail says it, for this zone
+    local list = o.res.value[status] or {}
+    if #list > 0 then
+      cli.note("zone %s: %d IP(s) %s (%s): %s", zone, #list, status, cli.ADVICE[status],
+        table.concat(list, " "))
     end
   end
 end
 report.write(rows, { format = format,
   columns = { "zone", "status", "origin_ip", "vendor", "region", "error", "input" } })
 if format == "table" then
-  print(string.format("%d zone(s): %d deleted, %d failed, %d pending", #zones,
-    #rows - failed - pending, failed, pending))
+  print(string.format("%d zone(s): %d deleted, %d failed, %d pending, %d unsent", #zones,
+    total.succeeded, total.failed, total.pending, total.unsent))
 end
-if pending > 0 then os.exit(cli.EXIT_PENDING) end
-os.exit(failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)
+if total.pending + total.unsent > 0 then os.exit(cli.EXIT_PENDING) end
+os.exit(total.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

@@ -13,12 +13,16 @@
 --   --concurrency N   batches of 100 in flight at once (1 to 64, default 4)
 --
 -- Output: one row per IP: succeeded (deleted, with the vendor and region it had: enough to
--- undo), failed (with the reason) or pending. In table format a count line follows. Lines that
--- are not IP addresses are reported on stderr as FILE:LINE: ...
+-- undo), failed (with the reason), pending (sent, not known whether deleted: check them, or
+-- restore them from the journal) or unsent (certainly not deleted: safe to send again, e.g.
+-- by running the script again on them). In table format a count line follows ("12 deleted,
+-- 1 failed, 0 pending, 87 unsent"). Lines that are not IP addresses are reported on stderr as
+-- FILE:LINE: ...
 --
 -- Exit status: 0 every IP was deleted, 3 some IPs failed (e.g. they had no mapping), 2 usage
 -- error, unreadable file or invalid lines, 4 a request failed: what was deleted is printed
--- first, then the error and the IPs left pending (not known whether deleted) on stderr.
+-- first, then on stderr the error, the IPs left pending and the IPs left unsent (each list on
+-- a line of its own, with what to do next).
 
 local cli, report = cloudflare.cli, cloudflare.report
 
@@ -43,7 +47,8 @@ local out = res or partial
 report.write(out, { format = format })
 if format == "table" then
   local n = report.counts(out)
-  print(string.format("%d deleted, %d failed, %d pending", n.succeeded, n.failed, n.pending))
+  print(string.format("%d deleted, %d failed, %d pending, %d unsent", n.succeeded, n.failed,
+    n.pending, n.unsent))
 end
 if not res then cli.fail(err, partial) end
 os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

@@ -16,12 +16,17 @@
 --   --format F             table (default), json, jsonl or csv
 --
 -- Output: one row per selected IP: succeeded (deleted, with its vendor and region: enough to
--- undo; under --dry-run, would be deleted), failed (with the reason) or pending. In table
--- format a count line follows. Notes (what was selected, dry run) go to stderr.
+-- undo; under --dry-run, would be deleted), failed (with the reason), pending (sent, not known
+-- whether deleted: check them, or restore them from the journal) or unsent (certainly not
+-- deleted: safe to send again, e.g. by running the script again). In table format a count line
+-- follows ("3 deleted, 0 failed, 0 pending, 0 unsent"). Notes (what was selected, dry run) go
+-- to stderr.
 --
 -- Exit status: 0 everything selected was deleted (or nothing matched), 3 some IPs failed,
--- 2 usage error (also an unknown vendor, a bad pattern or CIDR), 4 a request failed: what was
--- deleted is printed first, then the error and the IPs left pending on stderr.
+-- 2 usage error (also an unknown vendor, a bad pattern or CIDR), 4 the listing failed
+-- (nothing was deleted) or a delete request failed: what was deleted is printed first, then on
+-- stderr the error, the IPs left pending and the IPs left unsent (each list on a line of its
+-- own, with what to do next).
 
 local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
 local R = cloudflare.cache.origin_cloud_regions
@@ -59,8 +64,8 @@ local out = res or partial
 report.write(out, { format = format })
 if format == "table" then
   local n = report.counts(out)
-  print(string.format("%d %s, %d failed, %d pending", n.succeeded,
-    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending))
+  print(string.format("%d %s, %d failed, %d pending, %d unsent", n.succeeded,
+    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending, n.unsent))
 end
 if opts["dry-run"] then cli.note("dry run: nothing was deleted") end
 if not res then cli.fail(err, partial) end

@@ -18,12 +18,15 @@
 --   --format F    table (default), json, jsonl or csv
 --
 -- Output: one row per IP: succeeded (now in R, with its vendor; under --dry-run, would be),
--- failed (with the reason; IPs refused before sending come last) or pending. In table format
--- a count line follows.
+-- failed (with the reason; IPs refused before sending come last), pending (sent, not known
+-- whether moved: check them, or move them again: moving an IP twice is harmless) or unsent
+-- (certainly not changed: safe to send again). In table format a count line follows ("2 moved
+-- to R, 1 failed, 0 pending, 0 unsent").
 --
 -- Exit status: 0 every IP was moved, 3 some IPs failed, 2 usage error (also invalid lines in
--- FILE), 4 a request failed: what was changed is printed first, then the error and the IPs
--- left pending (not known whether changed) on stderr.
+-- FILE), 4 the listing failed (nothing was changed) or a request failed: what was changed is
+-- printed first, then on stderr the error, the IPs left pending and the IPs left unsent (each
+-- list on a line of its own, with what to do next).
 
 local cli, report, json = cloudflare.cli, cloudflare.report, cloudflare.json
 local R = cloudflare.cache.origin_cloud_regions
@@ -82,7 +85,8 @@ local function preview()
     end
   end
   local res = { dry_run = true, requests = supported.requests,
-    value = { succeeded = json.array(), failed = json.array(), pending = json.array() } }
+    value = { succeeded = json.array(), failed = json.array(), pending = json.array(),
+      unsent = json.array() } }
   for _, item in ipairs(items) do
     local c = cloudflare.ip.canonical(item.ip)
     if not c then
@@ -108,9 +112,13 @@ table.move(refused, 1, #refused, #out.value.failed + 1, out.value.failed)
 report.write(out, { format = format })
 if format == "table" then
   local n = report.counts(out)
-  print(string.format("%d %s to %s, %d failed, %d pending", n.succeeded,
-    opts["dry-run"] and "would be moved" or "moved", opts.region, n.failed, n.pending))
+  print(string.format("%d %s to %s, %d failed, %d pending, %d unsent", n.succeeded,
+    opts["dry-run"] and "would be moved" or "moved", opts.region, n.failed, n.pending, n.unsent))
 end
 if opts["dry-run"] then cli.note("dry run: nothing was changed") end
-if not res then cli.fail(err, partial) end
+-- a pending move is not undone by restore.lua (it re-creates deletions only); it can be redone
+if not res then
+  cli.fail(err, partial, {
+    pending = "sent, not known whether changed; check them, or move them again: that is harmless" })
+end
 os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

@@ -15,13 +15,17 @@
 --   --format F           table (default), json, jsonl or csv
 --
 -- Output: one row per pruned IP: succeeded (deleted, with its vendor and region: enough to
--- undo; under --dry-run, would be deleted), failed (with the reason) or pending. In table
--- format a count line follows. Notes and refusals go to stderr.
+-- undo; under --dry-run, would be deleted), failed (with the reason), pending (sent, not known
+-- whether deleted: check them, or restore them from the journal) or unsent (certainly not
+-- deleted: safe to send again; running the job again prunes them). In table format a count
+-- line follows ("2 deleted, 0 failed, 0 pending, 0 unsent (6 mapping(s) kept)"). Notes and
+-- refusals go to stderr.
 --
 -- Exit status: 0 pruned (or nothing to prune, or an empty zone), 3 some IPs failed, 2 usage
 -- error or refusal (invalid inventory lines, more than --max-share), nothing deleted,
--- 4 a request failed: what was deleted is printed first, then the error and the IPs left
--- pending on stderr.
+-- 4 the listing failed (nothing was deleted) or a delete request failed: what was deleted is
+-- printed first, then on stderr the error, the IPs left pending and the IPs left unsent (each
+-- list on a line of its own, with what to do next).
 
 local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
 local R = cloudflare.cache.origin_cloud_regions
@@ -70,8 +74,9 @@ local out = res or partial
 report.write(out, { format = format })
 if format == "table" then
   local n = report.counts(out)
-  print(string.format("%d %s, %d failed, %d pending (%d mapping(s) kept)", n.succeeded,
-    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending, total - #doomed))
+  print(string.format("%d %s, %d failed, %d pending, %d unsent (%d mapping(s) kept)", n.succeeded,
+    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending, n.unsent,
+    total - #doomed))
 end
 if opts["dry-run"] then cli.note("dry run: nothing was deleted") end
 if not res then cli.fail(err, partial) end

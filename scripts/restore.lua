@@ -1,6 +1,7 @@
 -- restore.lua: undo deletions: re-create every origin cloud region mapping that a cfrun
 -- journal shows as deleted (or possibly deleted, when a response was lost or cfrun was
--- killed), with the vendor and region it had. Safe to run twice.
+-- killed), with the vendor and region it had. A mapping the zone has again (re-created since,
+-- by anyone) is left as it is. Safe to run twice.
 --
 -- Usage: cfrun scripts/restore.lua [--zone Z] [--since TIME] [--dry-run] [--format F] [JOURNAL]
 --
@@ -8,12 +9,14 @@
 --   --zone Z       the zone id (default: the sandbox zone under --sandbox, else $ZONE)
 --   --since TIME   only records at or after TIME (RFC 3339, as the journal writes it, e.g.
 --                  2026-11-28T01:00:00Z)
---   --dry-run      show what would be re-created; change nothing
+--   --dry-run      show what would be re-created (exactly what a real run sends, from a
+--                  listing of the zone); change nothing
 --   --format F     table (default), json, jsonl or csv
 --
 -- Output: one row per mapping re-created (succeeded) or not (failed, with the reason); in
--- table format a count line follows. Exit status: 0 all restored (or nothing to restore),
--- 1 some could not be restored, 2 usage error, 4 a request failed (the rest pending).
+-- table format a count line follows, with how many of the journal's deletions the zone has
+-- again (not touched). Exit status: 0 all restored (or nothing to restore), 3 some could not
+-- be restored, 2 usage error, 4 a request failed (the rest pending or unsent).
 
 local cli, report = cloudflare.cli, cloudflare.report
 
@@ -33,10 +36,11 @@ local out = res or partial
 local format = opts.format or "table"
 report.write(out, { format = format })
 if format == "table" then
-  local n = report.counts(out)
-  print(string.format("%d %s, %d failed, %d pending (%d journal record(s), %d unreadable line(s))",
+  local n, r = report.counts(out), out.restore
+  print(string.format("%d %s, %d failed, %d pending, %d unsent; %d already present, left as "
+    .. "they are (%d journal record(s), %d unreadable line(s))",
     n.succeeded, opts["dry-run"] and "would be restored" or "restored", n.failed, n.pending,
-    out.restore.records, out.restore.bad_lines))
+    #(out.value.unsent or {}), r.present, r.records, r.bad_lines))
 end
 if opts["dry-run"] then cli.note("dry run: nothing was changed") end
 if not res then cli.fail(err, partial) end

@@ -196,18 +196,25 @@ describe("cloudflare.parallel", function()
     assert.are.equal(3, fake:stats().peak_in_flight)
   end)
 
-  it("finishes every function before raising the first error by index", function()
+  it("never drops results: a function that raised has errs[i], the others keep theirs", function()
     fake:set_zone(ZONE, mappings(addresses(3)))
     fake:clear_requests()
     local fns = {
       function() return client.cache.origin_cloud_regions.list { zone_id = ZONE } end,
       function() cloudflare.sleep(0.02) error("second failed") end,
-      function() error("third failed") end,
+      function() error({ code = 7 }) end,
       function() return client.cache.origin_cloud_regions.delete { zone_id = ZONE, ip = "10.0.0.1" } end,
     }
-    local ok, err = pcall(cloudflare.parallel, fns, { concurrency = 4 })
-    assert.is_false(ok)
-    assert.matches("^cloudflare.parallel: fns%[2%]: .*second failed", err)
+    local results, errs = cloudflare.parallel(fns, { concurrency = 4 }) -- does not raise
+    assert.are.equal(3, #results[1].value)
+    assert.is_nil(errs[1])
+    assert.are.equal("raised", errs[2].kind)
+    assert.matches("second failed", errs[2].message)
+    assert.matches("stack traceback:", errs[2].traceback)
+    assert.matches("async_spec", errs[2].traceback)
+    assert.are.equal("raised", errs[3].kind)
+    assert.are.same({ code = 7 }, errs[3].value) -- the error object itself, untouched
+    assert.are.equal("10.0.0.1", results[4].value.origin_ip)
     -- the delete went through although an earlier function had failed
     assert.are.equal(2, #fake:zone(ZONE))
     assert.are.equal(H.V1 and 2 or 3, #fake:api_requests()) -- v2's delete looks first
@@ -308,20 +315,28 @@ describe("concurrent bulk calls", function()
       end
     end
     -- less the repeated 10.0.0.5, and "2001:db8::1" given in two spellings
-    assert.are.equal(#ips - 2, n + #v.pending)
-    -- what the server deleted is exactly what succeeded
+    assert.are.equal(#ips - 2, n + #v.pending + #v.unsent)
+    for _, ip in ipairs(v.pending) do assert.is_nil(seen[ip]) end
     local left = set_of(H.pluck(fake:zone(A), "origin-ip"))
+    for _, ip in ipairs(v.unsent) do -- never sent: still in the zone, and in no other list
+      if set_of(present)[ip] then assert.is_true(left[ip]) end
+      for _, p in ipairs(v.pending) do assert.are_not.equal(p, ip) end
+    end
+    -- what the server deleted is exactly what succeeded
     for _, e in ipairs(v.succeeded) do assert.is_nil(left[e.origin_ip]) end
     for _, ip in ipairs(v.pending) do
       if set_of(present)[ip] then assert.is_true(left[ip]) end
     end
-    -- pending is in input order, and holds the failed batch
+    -- pending (sent, fate unknown) and unsent are in input order: pending holds the failed
+    -- batch (a 500 may have been applied), unsent the batches never started
     local pos = {}
     for i, ip in ipairs(ips) do pos[ip] = pos[ip] or i end
     for i = 2, #v.pending do assert.is_true(pos[v.pending[i - 1]] < pos[v.pending[i]]) end
+    for i = 2, #v.unsent do assert.is_true(pos[v.unsent[i - 1]] < pos[v.unsent[i]]) end
     local reqs = fake:api_requests()
     assert.is_true(#reqs < 11, "batches kept starting after the failure")
-    assert.is_true(#v.pending >= 100)
+    assert.are.equal(100, #v.pending)
+    assert.is_true(#v.unsent > 0)
     assert.are.equal(#reqs, partial.requests)
   end)
 
@@ -355,7 +370,9 @@ describe("the shared rate budget and in-flight bound", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  it("two clients of one token, in concurrent tasks, never exceed the API's limit", function()
+  -- #timing: how close to the window's edge the requests arrive depends on the machine's
+  -- speed, so memcheck runs (spec/valgrind/run.sh) leave it out
+  it("two clients of one token, in concurrent tasks, never exceed the API's limit #timing", function()
     local waits = 0
     local opts = { rate_limit = { requests = 6, per = 1 }, max_retries = 0,
       on_wait = function() waits = waits + 1 end }

@@ -1,5 +1,7 @@
 -- spec/client_spec.lua: runtime/cf_client.c, the cloudflare.Client and cloudflare.Error types,
--- and cloudflare.new's configuration rules (lua/cloudflare.lua), against the fake API.
+-- and cloudflare.new's configuration rules (lua/cloudflare.lua), against the fake API; the
+-- state's secrets and the texts of errors (runtime/cf_redact.c, runtime/cf_response.c), against
+-- a hostile server (a LuaSocket process that echoes what it received into its answers).
 local H = require "spec.helper"
 
 describe("cloudflare.new", function()
@@ -18,7 +20,7 @@ describe("cloudflare.new", function()
     assert.error_matches(function() cloudflare.new { api_token = 5 } end,
       "option 'api_token' must be a string, got number")
     assert.error_matches(function() cloudflare.new { api_token = "x", timeout = -1 } end,
-      "timeout must be a number of seconds")
+      "timeout.* seconds")
     assert.error_matches(function() cloudflare.new { api_token = "x", base_url = "ftp://h/" } end,
       "base_url must start with https:// or http://")
     assert.error_matches(function()
@@ -83,7 +85,8 @@ describe("credentials from the environment", function()
     assert.are.equal(0, code)
     assert.are.equal("1\taws\n", out)
     local r = fake:requests()[1]
-    assert.are.equal("Bearer " .. H.TOKEN, r.headers.authorization)
+    assert.are.equal("Bearer <redacted>", r.headers.authorization) -- the fake's log keeps no secret
+    assert.are.equal("token", r.credential)                        -- but says it was the right one
   end)
 
   it("uses CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY when no token is set", function()
@@ -92,7 +95,9 @@ describe("credentials from the environment", function()
       CLOUDFLARE_EMAIL = H.EMAIL, CLOUDFLARE_API_KEY = H.KEY } })
     assert.are.equal(0, code, err)
     local r = fake:requests()[1]
-    assert.are.equal(H.KEY, r.headers["x-auth-key"])
+    assert.are.equal("<redacted>", r.headers["x-auth-key"])
+    assert.are.equal(H.EMAIL, r.headers["x-auth-email"])
+    assert.are.equal("key", r.credential)
     assert.is_nil(r.headers.authorization)
   end)
 
@@ -102,7 +107,8 @@ describe("credentials from the environment", function()
       CLOUDFLARE_EMAIL = H.EMAIL, CLOUDFLARE_API_KEY = H.KEY } })
     assert.are.equal(0, code, err)
     local r = fake:requests()[1]
-    assert.are.equal("Bearer " .. H.TOKEN, r.headers.authorization)
+    assert.are.equal("Bearer <redacted>", r.headers.authorization)
+    assert.are.equal("token", r.credential)
     assert.is_nil(r.headers["x-auth-key"])
   end)
 
@@ -111,6 +117,7 @@ describe("credentials from the environment", function()
     assert(c.cache.origin_cloud_regions.bulk_delete { zone_id = H.ZONE, ips = { "192.0.2.1" } })
     local r = fake:requests()[1]
     assert.are.equal(H.EMAIL, r.headers["x-auth-email"])
+    assert.are.equal("key", r.credential)
     c:close()
   end)
 end)
@@ -133,5 +140,274 @@ describe("cloudflare.core.new_table (runtime/cf_client.c)", function()
       "bad argument #1 to 'new_table' (out of range)")
     assert.has_error(function() core.new_table(0, math.maxinteger) end,
       "bad argument #2 to 'new_table' (out of range)")
+  end)
+end)
+
+---------------------------------------------------------------------------------------------
+-- Secrets and control characters in what comes back (runtime/cf_redact.c, cf_response.c)
+
+-- A hostile server: a LuaSocket process that answers every request (Connection: close) by
+-- its path after /client/v4, echoing the credentials it received. Prints "PORT <n>" once
+-- listening; /quit (or 120 s without a connection) ends it.
+local HOSTILE = [==[
+local socket = require "socket"
+local cjson = require "cjson"
+local server = assert(socket.bind("127.0.0.1", 0))
+local _, port = server:getsockname()
+io.stdout:write("PORT ", port, "\n")
+io.stdout:flush()
+server:settimeout(120)
+local function envelope(errors)
+  return cjson.encode { success = false, errors = errors, messages = {}, result = cjson.null }
+end
+local function answer(path, h)
+  local auth = h.authorization or "-"
+  local token = auth:match("^Bearer (%S+)$") or "-"
+  if path == "/echo" then
+    return 400, {}, envelope {
+      { code = 6003, message = "Invalid request headers: Authorization: " .. auth },
+      { code = 6111, message = "X-Auth-Key " .. (h["x-auth-key"] or "-") .. " of " .. (h["x-auth-email"] or "-") } }
+  elseif path == "/forge" then
+    return 500, {}, envelope { { code = 1141, message = 'failed\n{"event":"run","outcome":"ok","deleted":0}'
+      .. "\r\27[2K\27]0;owned\7 del=\127 csi=\194\155 tab=\t nul=\0 token=" .. token } }
+  elseif path == "/page" then
+    return 502, { ["Content-Type"] = "text/html" },
+      "<html><body>\r\n<h1>502</h1>\27[5m proxy saw " .. auth .. "</body></html>"
+  elseif path == "/page-cut" then -- the token starts 108 printable bytes in: where an excerpt is cut
+    return 502, { ["Content-Type"] = "text/html" }, "<html>" .. string.rep("x", 95) .. auth .. " and more"
+  elseif path == "/redirect" then
+    return 302, { Location = "https://login.example/sso?token=" .. token .. "\27[31m&next=/" }, ""
+  elseif path == "/ray" then
+    return 400, { ["cf-ray"] = "8f00\27[31m-EVIL" }, envelope { { code = 6003, message = "no" } }
+  end
+  return 200, {}, cjson.encode { success = true, errors = {}, messages = {}, result = {} }
+end
+while true do
+  local c = server:accept()
+  if not c then break end
+  c:settimeout(5)
+  local request = c:receive("*l") or ""
+  local target = request:match("^%S+ (%S+)") or "/"
+  local h = {}
+  while true do
+    local line = c:receive("*l")
+    if not line or line == "" then break end
+    local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+    if k then h[k:lower()] = v end
+  end
+  local n = tonumber(h["content-length"] or "0") or 0
+  if n > 0 then c:receive(n) end
+  local path = target:gsub("^/client/v4", "")
+  local status, headers, body = answer(path, h)
+  local out = { "HTTP/1.1 " .. status .. " X\r\n", "Content-Length: " .. #body .. "\r\n", "Connection: close\r\n" }
+  if not headers["Content-Type"] then out[#out + 1] = "Content-Type: application/json\r\n" end
+  for k, v in pairs(headers) do out[#out + 1] = k .. ": " .. v .. "\r\n" end
+  c:send(table.concat(out) .. "\r\n" .. body)
+  c:close()
+  if path == "/quit" then break end
+end
+]==]
+
+local function start_hostile()
+  local script = H.tempfile(HOSTILE)
+  local proc = assert(io.popen("exec " .. H.shell_quote(H.CFRUN) .. " " .. script, "r"))
+  local port = (proc:read("l") or ""):match("^PORT (%d+)$")
+  os.remove(script)
+  assert(port, "the hostile server did not start")
+  local base_url = "http://127.0.0.1:" .. port .. "/client/v4"
+  return {
+    base_url = base_url,
+    stop = function()
+      local c = cloudflare.new { api_token = "quit", base_url = base_url, max_retries = 0 }
+      c:request("GET", "/quit")
+      c:close()
+      proc:close()
+    end,
+  }
+end
+
+local CONTROL = "[\0-\31\127]" -- any raw C0 control character or DEL
+
+describe("what a hostile server sends back (runtime/cf_redact.c, runtime/cf_response.c)", function()
+  local hostile, token
+  setup(function() hostile = start_hostile() end)
+  teardown(function() hostile:stop() end)
+  before_each(function() token = string.format("echoed-token-%08x", math.random(0, 0x7fffffff)) end)
+
+  local function get(path, opts)
+    local o = { base_url = hostile.base_url, api_token = token, max_retries = 0 }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    if o.api_token == false then o.api_token = nil end
+    local c = cloudflare.new(o)
+    local res, err = c:request("GET", path)
+    c:close()
+    return res, err
+  end
+
+  it("replaces a token the server echoes by <redacted>, in err.message and every err.errors[i].message", function()
+    local res, err = get("/echo")
+    assert.is_nil(res)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(400, err.status)
+    assert.is_nil(err.message:find(token, 1, true), err.message)
+    -- the server did echo it: the place it took shows the placeholder
+    assert.are.equal("Invalid request headers: Authorization: Bearer <redacted>", err.errors[1].message)
+    assert.matches("%[6003%] Invalid request headers: Authorization: Bearer <redacted>; %[6111%]", err.message)
+    assert.are.equal(err.message, tostring(err))
+  end)
+
+  it("redacts an echoed API key too, but not the email, which is no secret", function()
+    local key = "echoed-key-" .. token
+    local _, err = get("/echo", { api_token = false, api_email = "ops@example.com", api_key = key })
+    assert.are.equal("X-Auth-Key <redacted> of ops@example.com", err.errors[2].message)
+    assert.is_nil(err.message:find(key, 1, true), err.message)
+  end)
+
+  it("redacts the token in the excerpt of an error page, and never leaves a piece of it where the excerpt is cut",
+    function()
+      local _, err = get("/page")
+      assert.are.equal("http", err.kind)
+      assert.matches("proxy saw Bearer <redacted></body></html>$", err.message)
+      assert.is_nil(err.message:find(CONTROL), err.message)
+      _, err = get("/page-cut")
+      -- cut where the token would start: <redacted> does not fit, and no byte of the token shows
+      assert.matches("xxxxBearer %.%.%.$", err.message)
+      assert.is_nil(err.message:find(token:sub(1, 8), 1, true), err.message)
+    end)
+
+  it("escapes the control characters of an error message, so it can neither forge a log line nor drive a terminal",
+    function()
+      local _, err = get("/forge")
+      assert.are.equal("api", err.kind)
+      for _, text in ipairs { err.message, err.errors[1].message } do
+        assert.is_nil(text:find(CONTROL), text)
+        assert.is_nil(text:find("\194\155", 1, true), text)
+      end
+      assert.are.equal('failed\\n{"event":"run","outcome":"ok","deleted":0}\\r\\x1b[2K\\x1b]0;owned\\x07 del=\\x7f'
+        .. ' csi=\\u009b tab=\\t nul=\\x00 token=<redacted>', err.errors[1].message)
+      assert.are.equal("HTTP 500: [1141] " .. err.errors[1].message, err.message)
+    end)
+
+  it("sanitizes the request id a server sends", function()
+    local _, err = get("/ray")
+    assert.are.equal("8f00\\x1b[31m-EVIL", err.request_id)
+  end)
+
+  it("reports a redirect as an error that says where it pointed, redacted and escaped", function()
+    local _, err = get("/redirect")
+    assert.are.equal("http", err.kind)
+    assert.are.equal(302, err.status)
+    assert.matches("^HTTP 302: redirect to https://login%.example/sso%?token=<redacted>", err.message)
+    assert.matches("not followed", err.message)
+    assert.is_nil(err.message:find(CONTROL), err.message)
+    assert.is_nil(err.message:find(token, 1, true), err.message)
+  end)
+
+  it("keeps what a script writes on stderr to one line with no secret", function()
+    local script = [[
+      local c = cloudflare.new { base_url = os.getenv("CLOUDFLARE_BASE_URL"), max_retries = 0 }
+      local _, err = c:request("GET", "/forge")
+      io.stderr:write("script: ", tostring(err), "\n")
+    ]]
+    local _, err = H.run({ "-e", script }, { env = { CLOUDFLARE_BASE_URL = hostile.base_url,
+      CLOUDFLARE_API_TOKEN = token, CLOUDFLARE_EMAIL = false, CLOUDFLARE_API_KEY = false } })
+    assert.matches("^script: HTTP 500: %[1141%] failed\\n{\"event\":\"run\"[^\n]*token=<redacted>\n$", err)
+    assert.is_nil(err:sub(1, -2):find(CONTROL), err)
+  end)
+end)
+
+describe("responses the decoder refuses (runtime/cf_jsondec.c via cf_response.c)", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function() fake:reset() end)
+
+  local PATH = "/zones/" .. H.ZONE .. H.PREFIX
+
+  it("a response object that repeats a key is a decode error naming the key, whatever the status", function()
+    local c = fake:client { max_retries = 0 }
+    -- which "success" is meant? a reader that keeps the last value would call this a success
+    fake:fault { status = 200, body = '{"success":false,"errors":[{"code":1,"message":"no"}],"messages":[],'
+      .. '"result":null,"success":true}' }
+    local res, err = c:request("GET", PATH)
+    assert.is_nil(res)
+    assert.are.equal("decode", err.kind)
+    assert.are.equal(200, err.status)
+    assert.matches('duplicate key "success" in the object at byte 1', err.message)
+    fake:fault { status = 503, body = '{"success":false,"errors":[],"errors":[],"messages":[],"result":null}' }
+    res, err = c:request("GET", PATH)
+    assert.is_nil(res)
+    assert.are.equal("decode", err.kind)
+    assert.are.equal(503, err.status) -- still retryable by its status
+    assert.matches('duplicate key "errors"', err.message)
+    c:close()
+  end)
+
+  it("a bulk_delete whose response repeats a key inside an item leaves the batch pending", function()
+    fake:set_zone(H.ZONE, { { "192.0.2.1", "us-east-1", "aws" } })
+    local item = string.format('{"%s":"192.0.2.1","%s":"198.51.100.1","region":"us-east-1","vendor":"aws"}',
+      H.ITEM_KEY, H.ITEM_KEY)
+    local result = '{"succeeded":[' .. item .. '],"failed":[]}'
+    if H.V1 then
+      result = '{"id":"origin_public_cloud_region","editable":true,"modified_on":null,"value":' .. result .. '}'
+    end
+    fake:fault { body_override = '{"success":true,"errors":[],"messages":[],"result":' .. result .. '}' }
+    local c = fake:client { max_retries = 0 }
+    local res, err, partial = c.cache.origin_cloud_regions.bulk_delete { zone_id = H.ZONE, ips = { "192.0.2.1" } }
+    assert.is_nil(res)
+    assert.are.equal("decode", err.kind)
+    assert.truthy(err.message:find('duplicate key "' .. H.ITEM_KEY .. '"', 1, true), err.message)
+    assert.are.same({}, partial.value.succeeded)
+    c:close()
+  end)
+end)
+
+describe("cloudflare.core.redact and cloudflare.core.sanitize (runtime/cf_redact.c)", function()
+  local core = require "cloudflare.core"
+
+  it("replace the credentials of every client the state created, never the email nor a short value", function()
+    local token, key = "state-token-" .. math.random(1e9), "state-key-" .. math.random(1e9)
+    local text = "t=" .. token .. " k=" .. key .. " e=me@example.com"
+    assert.are.equal(text, core.redact(text)) -- not yet secrets
+    cloudflare.new({ api_token = token, base_url = "http://127.0.0.1:9" }):close()
+    cloudflare.new({ api_email = "me@example.com", api_key = key, base_url = "http://127.0.0.1:9" }):close()
+    assert.are.equal("t=<redacted> k=<redacted> e=me@example.com", core.redact(text))
+    assert.are.equal("<redacted><redacted>", core.redact(token .. token))
+    cloudflare.new({ api_token = "seven77", base_url = "http://127.0.0.1:9" }):close()
+    assert.are.equal("seven77 stays", core.redact("seven77 stays")) -- under 8 bytes: never a secret
+    local plain = "nothing to hide"
+    assert.is_true(rawequal(plain, core.redact(plain)))
+    assert.is_true(rawequal(plain, core.sanitize(plain)))
+  end)
+
+  it("prefer the longest secret starting at one place", function()
+    local short = "overlap-" .. math.random(1e9)
+    local long = short .. "-and-more"
+    cloudflare.new({ api_token = short, base_url = "http://127.0.0.1:9" }):close()
+    cloudflare.new({ api_token = long, base_url = "http://127.0.0.1:9" }):close()
+    assert.are.equal("[<redacted>] [<redacted>]", core.redact("[" .. long .. "] [" .. short .. "]"))
+  end)
+
+  it("sanitize redacts, then escapes every control character in one readable scheme", function()
+    local token = "sanitize-token-" .. math.random(1e9)
+    cloudflare.new({ api_token = token, base_url = "http://127.0.0.1:9" }):close()
+    local cases = {
+      { "a\nb\r\tc", "a\\nb\\r\\tc" },
+      { "\27[31mred\27]0;t\7", "\\x1b[31mred\\x1b]0;t\\x07" },
+      { "\0\1\31\127", "\\x00\\x01\\x1f\\x7f" },
+      { "c1 \194\128 \194\155 \194\159, not \194\160 é", "c1 \\u0080 \\u009b \\u009f, not \194\160 é" },
+      { "kept: \\n \" ' \\", "kept: \\n \" ' \\" },
+      { token .. "\n" .. token, "<redacted>\\n<redacted>" },
+    }
+    for _, c in ipairs(cases) do assert.are.equal(c[2], core.sanitize(c[1])) end
+    assert.are.equal("a\nb", core.redact("a\nb")) -- redact alone keeps control characters
+    assert.has_error(function() core.sanitize(nil) end)
+  end)
+
+  it("make core.error's message and errors[i].message safe too", function()
+    local err = core.error { kind = "decode", message = "bad\n\27x", errors = { { message = "\r" }, "plain" } }
+    assert.are.equal("bad\\n\\x1bx", err.message)
+    assert.are.equal("\\r", err.errors[1].message)
+    assert.are.equal("plain", err.errors[2])
   end)
 end)

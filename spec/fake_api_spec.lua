@@ -1565,6 +1565,33 @@ describe("the fake API's request log (generation, response)", function()
     assert.are.equal("page=1", log[2].query)
   end)
 
+  it("holds no credential a client sent: their values are <redacted>, the scheme and the email stay", function()
+    local wrong = "wrong-token-" .. math.random(1e9)
+    local legacy = { ["x-auth-email"] = H.EMAIL, ["x-auth-key"] = H.KEY }
+    fake:raw("GET", V2, nil, AUTH)
+    fake:raw("GET", V2, nil, legacy)
+    fake:raw("GET", V2, nil, { authorization = "Bearer " .. wrong })
+    fake:raw("GET", V2, nil, { authorization = wrong, ["proxy-authorization"] = "Basic " .. wrong })
+    fake:raw("GET", V2, nil, {})
+    local text = fake:raw("GET", "/__fake/requests") -- what anyone reaching the control API reads
+    for _, secret in ipairs { H.TOKEN, H.KEY, wrong } do
+      assert.is_nil(text:find(secret, 1, true), "the log shows " .. secret)
+    end
+    local log = cjson.decode(text)
+    assert.are.equal(5, #log)
+    assert.are.equal("Bearer <redacted>", log[1].headers.authorization)
+    assert.are.equal("token", log[1].credential)
+    assert.are.equal("<redacted>", log[2].headers["x-auth-key"])
+    assert.are.equal(H.EMAIL, log[2].headers["x-auth-email"])
+    assert.are.equal("key", log[2].credential)
+    assert.are.equal("Bearer <redacted>", log[3].headers.authorization)
+    assert.are.equal("rejected", log[3].credential)
+    assert.are.equal("<redacted>", log[4].headers.authorization) -- no scheme to keep
+    assert.are.equal("Basic <redacted>", log[4].headers["proxy-authorization"])
+    assert.is_nil(log[5].credential)
+    assert.are.same({ 200, 200, 403, 400, 400 }, H.pluck(log, "status")) -- authentication still saw them
+  end)
+
   it("holds the status and the exact body of each response", function()
     local cases = {
       { "GET", V1 }, { "GET", V2 }, { "GET", V2 .. "/198.51.100.1" }, { "GET", V1 .. "/nope" },

@@ -1,6 +1,6 @@
 -- spec/http_spec.lua: runtime/cf_http.c, the libcurl transport: TLS verification that
 -- cannot be switched off by accident (a local HTTPS server with a self-signed certificate),
--- ca_file for private CAs, and the cap on response bodies.
+-- ca_file for private CAs, the cap on response bodies, and redirects, never followed.
 local H = require "spec.helper"
 local socket = require "socket"
 
@@ -160,5 +160,50 @@ describe("response bodies", function()
     local res = assert(c.cache.origin_cloud_regions.list { zone_id = ZONE })
     assert.are.equal(0, #res.value)
     c:close()
+  end)
+end)
+
+describe("redirects", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function()
+    fake:reset()
+    fake:clear_requests()
+  end)
+
+  local function list(location, status)
+    -- an envelope without error details, as a proxy's redirect may carry
+    fake:fault { status = status, errors = {}, headers = { Location = location } }
+    local c = fake:client { max_retries = 2 }
+    local res, err = c.cache.origin_cloud_regions.list { zone_id = ZONE }
+    c:close()
+    return res, err
+  end
+
+  it("a 301 or 302 is an error that says where it pointed; it is neither followed nor retried", function()
+    for _, status in ipairs { 301, 302 } do
+      fake:clear_requests()
+      -- relative, to this very server: following it would show as a second request
+      local res, err = list("/client/v4/zones/" .. ZONE .. "/moved", status)
+      assert.is_nil(res)
+      assert.are.equal("http", err.kind)
+      assert.are.equal(status, err.status)
+      assert.are.equal(string.format("HTTP %d: redirect to %s/zones/%s/moved (not followed: cfrun never "
+        .. "follows redirects; check base_url)", status, fake.base_url, ZONE), err.message)
+      assert.are.equal(1, #fake:api_requests())
+    end
+  end)
+
+  it("shows an absolute Location as it came", function()
+    local _, err = list("https://api.example.net/client/v4/zones/" .. ZONE, 308)
+    assert.matches("^HTTP 308: redirect to https://api%.example%.net/client/v4/zones/" .. ZONE
+      .. " %(not followed", err.message)
+  end)
+
+  it("describes a Location too long for the message by its size, never cutting it", function()
+    local long = "https://api.example.net/" .. string.rep("a", 400)
+    local _, err = list(long, 301)
+    assert.matches("^HTTP 301: redirect to a location of 424 bytes, too long to show %(not followed", err.message)
   end)
 end)

@@ -1,6 +1,7 @@
 -- spec/journal_spec.lua: lua/cloudflare/journal.lua and runtime's journal primitive: intents
 -- on disk before requests, outcomes after, restore, and the proof that nothing is lost: a
--- cfrun killed with SIGKILL at random moments of a 1,000-IP delete, then restored.
+-- journal torn by a full disk, overlapping deletes of one IP (two tasks, two processes), and
+-- a cfrun killed with SIGKILL at random moments of a 1,000-IP delete, then restored.
 local H = require "spec.helper"
 local cjson = require "cjson"
 local socket = require "socket"
@@ -28,6 +29,78 @@ local function snapshot(fake)
   local out = {}
   for i, m in ipairs(fake:zone(ZONE)) do out[i] = m["origin-ip"] .. " " .. m.vendor .. " " .. m.region end
   table.sort(out)
+  return out
+end
+
+-- The zone against `before` (a snapshot): the mappings missing and those extra, with a
+-- message for an assertion.
+local function zone_diff(fake, before)
+  local seen, missing, extra = {}, {}, {}
+  for _, m in ipairs(snapshot(fake)) do seen[m] = true end
+  for _, m in ipairs(before) do
+    if not seen[m] then missing[#missing + 1] = m end
+    seen[m] = nil
+  end
+  for m in pairs(seen) do extra[#extra + 1] = m end
+  table.sort(extra)
+  return { missing = missing, extra = extra }
+end
+local NO_DIFF = { missing = {}, extra = {} }
+
+local function slurp(p)
+  local f = io.open(p, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A cfrun script deleting the IPs listed in $IPS (with $CFRUN_JOURNAL, $CONC batches at once),
+-- which prints its error kind (or "ok") and how many it deleted.
+local DELETER = [[
+  local ips = {}
+  for line in io.lines(os.getenv("IPS")) do ips[#ips + 1] = line end
+  local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete{
+    zone_id = os.getenv("ZONE"), ips = ips, concurrency = tonumber(os.getenv("CONC") or "4") }
+  print((err and err.kind or "ok") .. " " .. #(res or partial).value.succeeded)
+]]
+
+-- Starts cfrun on `script` in the background, with `env` added to the environment, and returns
+-- its pid. opts.shell: bash code run before (a file size limit); opts.out: where stdout and
+-- stderr go.
+local function start_cfrun(script, env, opts)
+  opts = opts or {}
+  local sets = {}
+  for k, v in pairs(env) do sets[#sets + 1] = k .. "=" .. H.shell_quote(v) end
+  local cmd = string.format("%sexec env %s %s %s >%s 2>&1", opts.shell or "", table.concat(sets, " "),
+    H.shell_quote(H.CFRUN), H.shell_quote(script), opts.out or "/dev/null")
+  local pidfile = os.tmpname()
+  os.execute(string.format("bash -c %s & echo $! > %s", H.shell_quote(cmd), pidfile))
+  local pid = slurp(pidfile):match("%d+")
+  os.remove(pidfile)
+  return pid
+end
+
+-- Waits until cond() is true (at most `limit` seconds, then fails the spec with `what`).
+local function wait_until(cond, what, limit)
+  local deadline = socket.gettime() + (limit or 30)
+  while not cond() do
+    assert(socket.gettime() < deadline, "timed out waiting: " .. what)
+    socket.sleep(0.005)
+  end
+end
+
+-- The phases of a journal's records as "<writer>:<phase>", writers named a, b, ... in the order
+-- they first appear.
+local function interleaving(path)
+  local names, n, out = {}, 0, {}
+  for i, r in ipairs(read_journal(path)) do
+    if not names[r.call] then
+      n = n + 1
+      names[r.call] = string.char(96 + n)
+    end
+    out[i] = names[r.call] .. ":" .. r.phase
+  end
   return out
 end
 
@@ -118,7 +191,9 @@ describe("the journal", function()
     assert.is_nil(res)
     assert.are.equal("journal", err.kind)
     assert.matches("cannot open journal /nonexistent%-dir/journal", err.message)
-    assert.are.same({ "10.7.0.1" }, partial.value.pending)
+    -- certainly not applied: unsent, not pending
+    assert.are.same({ "10.7.0.1" }, partial.value.unsent)
+    assert.are.same({}, partial.value.pending)
     for _, r in ipairs(fake:requests()) do assert.are_not.equal("DELETE", r.method) end
   end)
 
@@ -135,9 +210,14 @@ describe("the journal", function()
     local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
     assert.are.equal(120, #res.value.succeeded)
     assert.are.equal(120, res.restore.candidates)
+    assert.are.equal(0, res.restore.present)
     assert.are.same(before, snapshot(fake))
+    fake:clear_requests()
     res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
-    assert.are.equal(120, #res.value.succeeded) -- upserts again: the same state
+    -- a second run finds every candidate in the zone again and sends nothing but the listing
+    assert.are.equal(0, #res.value.succeeded)
+    assert.are.equal(120, res.restore.present)
+    for _, r in ipairs(fake:api_requests()) do assert.are.equal("GET", r.method) end
     assert.are.same(before, snapshot(fake))
     local dry = assert(cloudflare.journal.restore { path = path, zone_id = "ffff", client = client })
     assert.are.equal(0, dry.restore.candidates)
@@ -150,8 +230,376 @@ describe("the journal", function()
       { env = { CLOUDFLARE_BASE_URL = fake.base_url, CLOUDFLARE_API_TOKEN = H.TOKEN } })
     assert.are.equal(0, code, err)
     assert.matches("succeeded%s+10%.7%.0%.5%s+gcp%s+us%-central1", out)
-    assert.matches("2 restored, 0 failed", out)
+    assert.matches("2 restored, 0 failed, 0 pending, 0 unsent; 0 already present", out)
+    -- run again, it finds both present and says so
+    out, err, code = H.run({ H.SOURCE_DIR .. "/scripts/restore.lua", "--zone", ZONE, path },
+      { env = { CLOUDFLARE_BASE_URL = fake.base_url, CLOUDFLARE_API_TOKEN = H.TOKEN } })
+    assert.are.equal(0, code, err)
+    assert.matches("0 restored, 0 failed, 0 pending, 0 unsent; 2 already present", out)
     assert.are.equal(150, #fake:zone(ZONE))
+  end)
+end)
+
+describe("the journal's writers and its torn lines", function()
+  local fake, client, path
+  setup(function()
+    fake = H.start_fake()
+    client = fake:client { max_retries = 0 }
+  end)
+  teardown(function()
+    client:close()
+    fake:stop()
+  end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(ZONE, mappings(150))
+    path = os.tmpname()
+  end)
+  after_each(function() os.remove(path) end)
+
+  -- descriptors this process holds open on the journal
+  local function open_fds()
+    local pid = slurp("/proc/self/stat"):match("^%d+")
+    local p = io.popen("ls -l /proc/" .. pid .. "/fd")
+    local n = 0
+    for line in p:lines() do
+      if line:sub(-#path - 4) == " -> " .. path then n = n + 1 end
+    end
+    p:close()
+    return n
+  end
+
+  it("a writer closes once (close, <close>, an error), shares one descriptor, and refuses writes after", function()
+    local journal = cloudflare.journal
+    assert.are.equal(0, open_fds())
+    local w1 = assert(journal.open(path, "bulk_delete", ZONE))
+    local w2 = assert(journal.open(path, "bulk_delete", ZONE))
+    assert.are.equal(1, open_fds())
+    assert(w1:write { phase = "intent", batch = 1, items = journal.items({ "10.7.0.1" }) })
+    w1:close()
+    w1:close()
+    assert.has_error(function() w1:write { phase = "intent", batch = 2 } end,
+      "cloudflare.journal: attempt to write to a closed writer")
+    do
+      local w3 <close> = assert(journal.open(path, "bulk_delete", ZONE))
+      assert(w3:write { phase = "intent", batch = 1, items = journal.items({ "10.7.0.2" }) })
+    end
+    assert.are.equal(1, open_fds()) -- w2 still holds it
+    w2:close()
+    assert.are.equal(0, open_fds())
+    local ok = pcall(function()
+      local w <close> = assert(journal.open(path, "bulk_delete", ZONE))
+      error("raised while " .. w.call .. " was held")
+    end)
+    assert.is_false(ok)
+    assert.are.equal(0, open_fds())
+    assert.are.same({ "intent", "intent" }, H.pluck(read_journal(path), "phase"))
+  end)
+
+  it("ends a torn last line before the next record, so it costs only itself", function()
+    local torn = '{"v":1,"phase":"intent","op":"bulk_delete","zone_id":"' .. ZONE
+      .. '","items":[{"ip":"10.7.0.9","reg'
+    local f = assert(io.open(path, "w"))
+    f:write(torn)
+    f:close()
+    assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = { "10.7.0.1" },
+      journal = path })
+    local lines = {}
+    for line in io.lines(path) do lines[#lines + 1] = line end
+    assert.are.equal(3, #lines)
+    assert.are.equal(torn, lines[1])
+    local records, bad = cloudflare.journal.read(path)
+    assert.are.equal(1, bad)
+    assert.are.same({ "intent", "outcome" }, H.pluck(records, "phase"))
+    -- a whole last line gets no newline more
+    assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = { "10.7.0.2" },
+      journal = path })
+    assert.are.equal(torn .. "\n", slurp(path):sub(1, #torn + 1))
+    assert.is_nil(slurp(path):find("\n\n", 1, true))
+    assert.are.equal(5, select(2, slurp(path):gsub("\n", "")))
+    -- and restore finds both deletions
+    local before = mappings(150)
+    local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    assert.are.same({ "10.7.0.1", "10.7.0.2" }, H.pluck(res.value.succeeded, "origin_ip"))
+    assert.are.equal(#before, #fake:zone(ZONE))
+  end)
+end)
+
+describe("restore's accounting of claims", function()
+  local fake, client, path, before
+  setup(function()
+    fake = H.start_fake()
+    client = fake:client { max_retries = 0 }
+  end)
+  teardown(function()
+    client:close()
+    fake:stop()
+  end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(ZONE, mappings(150))
+    before = snapshot(fake)
+    fake:clear_requests()
+    path = os.tmpname()
+    os.remove(path)
+  end)
+  after_each(function() os.remove(path) end)
+
+  it("two overlapping deletes of one IP from two tasks: the later 'not found' keeps the other's deletion", function()
+    -- the first delete to arrive is applied last, after the second one took the IP
+    fake:fault { match = { method = "DELETE" }, delay = 0.5 }
+    local o = client.cache.origin_cloud_regions
+    local a = cloudflare.spawn(function()
+      return o.bulk_delete { zone_id = ZONE, ips = { "10.7.0.1", "10.7.0.2" }, journal = path }
+    end)
+    local b = cloudflare.spawn(function()
+      cloudflare.sleep(0.2) -- once a's request waits at the server
+      return o.bulk_delete { zone_id = ZONE, ips = { "10.7.0.1", "10.7.0.3" }, journal = path }
+    end)
+    local ra, rb = assert(a:wait()), assert(b:wait())
+    assert.are.same({ "10.7.0.1", "10.7.0.3" }, H.pluck(rb.value.succeeded, "origin_ip"))
+    assert.are.same({ "10.7.0.2" }, H.pluck(ra.value.succeeded, "origin_ip"))
+    assert.are.same({ "10.7.0.1" }, H.pluck(ra.value.failed, "origin_ip"))
+    assert.are.same({ "a:intent", "b:intent", "b:outcome", "a:outcome" }, interleaving(path))
+    assert.are.equal(147, #fake:zone(ZONE))
+    local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    assert.are.equal(3, res.restore.candidates)
+    assert.are.same(NO_DIFF, zone_diff(fake, before))
+  end)
+
+  it("two overlapping deletes of one IP from two processes sharing CFRUN_JOURNAL", function()
+    fake:fault { match = { method = "DELETE" }, delay = 1.5 }
+    local script = H.tempfile(DELETER)
+    local ips_a, ips_b = H.tempfile("10.7.0.1\n10.7.0.2\n"), H.tempfile("10.7.0.1\n10.7.0.3\n")
+    local out_a = os.tmpname()
+    finally(function()
+      for _, p in ipairs { script, ips_a, ips_b, out_a } do os.remove(p) end
+    end)
+    local env = { ZONE = ZONE, CFRUN_JOURNAL = path, CLOUDFLARE_BASE_URL = fake.base_url,
+      CLOUDFLARE_API_TOKEN = H.TOKEN }
+    env.IPS = ips_a
+    local pid = start_cfrun(script, env, { out = out_a })
+    -- b starts once a's intent is on disk (its request then waits at the server)
+    wait_until(function() return (slurp(path) or ""):find('"intent"', 1, true) end, "a's intent")
+    env.IPS = ips_b
+    local out, err, code = H.run({ script }, { env = env })
+    assert.are.equal(0, code, err)
+    assert.are.equal("ok 2\n", out)
+    wait_until(function() return not H.alive(pid) end, "a to finish")
+    assert.are.equal("ok 1\n", slurp(out_a))
+    assert.are.same({ "a:intent", "b:intent", "b:outcome", "a:outcome" }, interleaving(path))
+    assert.are.equal(147, #fake:zone(ZONE))
+    local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    assert.are.equal(3, #res.value.succeeded)
+    assert.are.same(NO_DIFF, zone_diff(fake, before))
+  end)
+
+  it("a batch refused as a whole deleted nothing: another party's deletion is not undone", function()
+    -- what the journal keeps of a refusal: error.unsent, from the error cfrun returned
+    fake:fault { match = { method = "DELETE" }, status = 403 }
+    local _, err = client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE,
+      ips = { "10.7.0.1", "10.7.0.2" }, journal = path }
+    assert.are.equal(403, err.status)
+    local j = read_journal(path)
+    assert.are.same({ "intent", "outcome" }, H.pluck(j, "phase"))
+    assert.is_true(j[2].error.unsent, "err.unsent must reach the journal")
+    assert.is_nil(j[2].error.retryable)
+    -- then 10.7.0.1 is deleted outside cfrun: restore has nothing of ours to undo
+    assert(client.cache.origin_cloud_regions.delete { zone_id = ZONE, ip = "10.7.0.1", journal = false })
+    local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    assert.are.equal(0, res.restore.candidates)
+    assert.are.equal(149, #fake:zone(ZONE))
+  end)
+
+  it("the claims, record by record: who deleted, who only failed, what was re-created", function()
+    -- what a dry restore of these records (as journal lines) would re-create; their IPs are
+    -- not in the zone
+    local function deleted(records)
+      local f = assert(io.open(path, "w"))
+      for _, r in ipairs(records) do
+        r.v, r.zone_id, r.ts = 1, ZONE, "2026-01-01T00:00:00.000Z"
+        f:write(cjson.encode(r), "\n")
+      end
+      f:close()
+      local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client,
+        dry_run = true })
+      assert.are.equal(#records, res.restore.records)
+      local out = {}
+      for i, e in ipairs(res.value.succeeded) do out[i] = { ip = e.origin_ip, region = e.region, vendor = e.vendor } end
+      return out
+    end
+    local function intent(call, batch, ...)
+      local items = {}
+      for i, ip in ipairs { ... } do items[i] = { ip = ip, region = "r-" .. call, vendor = "aws" } end
+      return { op = "bulk_delete", call = call, batch = batch, phase = "intent", items = items }
+    end
+    local function outcome(call, batch, attempt, t)
+      local r = { op = t.op or "bulk_delete", call = call, batch = batch, phase = "outcome",
+        attempt = attempt, error = t.error, succeeded = t.succeeded, failed = t.failed }
+      return r
+    end
+    local function ips(list) return H.pluck(list, "ip") end
+    local X = "192.0.2.1"
+    local gone = { { ip = X, region = "r-a", vendor = "aws" } }
+    local not_found = { { ip = X, error = "mapping not found" } }
+    -- a's own first-attempt failure withdraws a's claim, never b's
+    assert.are.same({ { ip = X, region = "r-b", vendor = "aws" } }, deleted {
+      intent("a", 1, X), intent("b", 1, X),
+      outcome("b", 1, 1, { succeeded = { { ip = X, region = "r-b", vendor = "aws" } }, failed = {} }),
+      outcome("a", 1, 1, { succeeded = {}, failed = not_found }) })
+    -- alone, it withdraws the only claim
+    assert.are.same({}, deleted { intent("a", 1, X), outcome("a", 1, 1, { succeeded = {}, failed = not_found }) })
+    -- after a lost response the retry's "not found" may hide our own deletion: kept
+    assert.are.same(gone, deleted { intent("a", 1, X),
+      outcome("a", 1, 1, { error = { kind = "network", retryable = true } }),
+      outcome("a", 1, 2, { succeeded = {}, failed = { { ip = X, error = "x", already_absent = true } } }) })
+    -- ... unless every earlier attempt was certainly not applied
+    assert.are.same({}, deleted { intent("a", 1, X),
+      outcome("a", 1, 1, { error = { kind = "network", unsent = true, retryable = true } }),
+      outcome("a", 1, 2, { succeeded = {}, failed = { { ip = X, error = "x", already_absent = true } } }) })
+    -- an unsent attempt that ends the call withdraws the claim; one the transport may retry
+    -- does not (a SIGKILL during the next attempt leaves no record of it)
+    assert.are.same({}, deleted { intent("a", 1, X),
+      outcome("a", 1, 1, { error = { kind = "api", status = 403, unsent = true } }) })
+    assert.are.same(gone, deleted { intent("a", 1, X),
+      outcome("a", 1, 1, { error = { kind = "network", unsent = true, retryable = true } }) })
+    -- an unsent attempt after one that may have been applied withdraws nothing
+    assert.are.same(gone, deleted { intent("a", 1, X),
+      outcome("a", 1, 1, { error = { kind = "timeout", retryable = true } }),
+      outcome("a", 1, 2, { error = { kind = "api", status = 403, unsent = true } }) })
+    -- a successful write re-creates it: earlier claims are void; a deletion after it counts
+    local written = outcome("w", 1, 1, { op = "bulk_update",
+      succeeded = { { ip = X, region = "new", vendor = "gcp" } } })
+    assert.are.same({}, deleted { intent("a", 1, X), outcome("a", 1, 1, { succeeded = gone, failed = {} }), written })
+    assert.are.same({ { ip = X, region = "r-b", vendor = "aws" } }, deleted { intent("a", 1, X), written,
+      intent("b", 1, X) })
+    -- the region restored is the one journaled last by a claiming call
+    assert.are.same({ X, "192.0.2.2" }, ips(deleted { intent("a", 1, X, "192.0.2.2"), intent("b", 1, X) }))
+    assert.are.equal("r-b", deleted { intent("a", 1, X), intent("b", 1, X) }[1].region)
+    -- batches of one call are claims of their own
+    assert.are.same({ X }, ips(deleted { intent("a", 1, X), intent("a", 2, X),
+      outcome("a", 2, 1, { succeeded = {}, failed = not_found }) }))
+  end)
+
+  it("the dry run reports exactly what the real run does; neither touches a mapping re-created since", function()
+    local ips = {}
+    for i, m in ipairs(mappings(120)) do ips[i] = m[1] end
+    assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips, journal = path })
+    -- 10.7.0.7 (oci us-ashburn-1) is re-created outside cfrun, elsewhere: a newer state
+    local now = {}
+    for i, m in ipairs(fake:zone(ZONE)) do now[i] = { m["origin-ip"], m.region, m.vendor } end
+    now[#now + 1] = { "10.7.0.7", "us-west-2", "aws" }
+    fake:set_zone(ZONE, now)
+    local expected = {}
+    for i, m in ipairs(before) do
+      expected[i] = m == "10.7.0.7 oci us-ashburn-1" and "10.7.0.7 aws us-west-2" or m
+    end
+    table.sort(expected)
+    fake:clear_requests()
+    local dry = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client, dry_run = true })
+    for _, r in ipairs(fake:api_requests()) do assert.are.equal("GET", r.method) end
+    assert.is_true(dry.dry_run)
+    assert.are.equal(31, #fake:zone(ZONE))
+    assert.are.equal(120, dry.restore.candidates)
+    assert.are.equal(1, dry.restore.present)
+    assert.are.same({ "10.7.0.7" }, dry.restore.present_ips)
+    assert.are.equal(119, #dry.value.succeeded)
+    local real = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    local function rows(res)
+      local out = {}
+      for i, e in ipairs(res.value.succeeded) do out[i] = e.origin_ip .. " " .. e.vendor .. " " .. e.region end
+      return out
+    end
+    assert.are.same(rows(dry), rows(real))
+    assert.are.same(dry.restore, real.restore)
+    assert.are.same({}, real.value.failed)
+    assert.are.same(expected, snapshot(fake))
+  end)
+
+  it("a restore whose listing fails sends nothing: every candidate unsent", function()
+    assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE,
+      ips = { "10.7.0.1", "10.7.0.2", "10.7.0.3" }, journal = path })
+    fake:clear_requests()
+    fake:fault { match = { method = "GET" }, status = 403 }
+    local res, err, partial = cloudflare.journal.restore { path = path, zone_id = ZONE, client = client }
+    assert.is_nil(res)
+    assert.are.equal(403, err.status)
+    assert.are.same({ "10.7.0.1", "10.7.0.2", "10.7.0.3" }, partial.value.unsent)
+    assert.are.same({}, partial.value.succeeded)
+    assert.are.equal(3, partial.restore.candidates)
+    assert.are.same({ "GET" }, H.pluck(fake:api_requests(), "method"))
+    assert.are.equal(147, #fake:zone(ZONE))
+  end)
+end)
+
+describe("a journal torn by a full disk", function()
+  it("costs only the torn line: disk full, space freed, SIGKILL, and restore brings every mapping back", function()
+    local fake = H.start_fake()
+    local client = fake:client { max_retries = 0 }
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    -- a real full disk where a tmpfs can be mounted (ENOSPC); else a file size limit (EFBIG),
+    -- which tears a write the same way
+    local mounted = os.execute("mount -t tmpfs -o size=64k tmpfs " .. dir .. " 2>/dev/null")
+    local script = H.tempfile(DELETER)
+    local all = mappings(300, "10.8")
+    local first, rest = {}, {}
+    for i, m in ipairs(all) do
+      if i <= 200 then first[#first + 1] = m[1] end
+      if i > 100 then rest[#rest + 1] = m[1] end
+    end
+    local ips1, ips2 = H.tempfile(table.concat(first, "\n")), H.tempfile(table.concat(rest, "\n"))
+    local out1, pid = os.tmpname(), nil
+    finally(function()
+      if pid then os.execute("kill -9 " .. pid .. " 2>/dev/null") end
+      client:close()
+      fake:stop()
+      if mounted then os.execute("umount " .. dir) end
+      os.execute("rm -rf " .. dir)
+      for _, p in ipairs { script, ips1, ips2, out1 } do os.remove(p) end
+    end)
+    local journal = dir .. "/journal"
+    fake:set_zone(ZONE, all)
+    local before = snapshot(fake)
+    local env = { ZONE = ZONE, CFRUN_JOURNAL = journal, CLOUDFLARE_BASE_URL = fake.base_url,
+      CLOUDFLARE_API_TOKEN = H.TOKEN, IPS = ips1, CONC = "1" }
+    -- 12 KiB left: room for the first batch's intent and about its outcome, not the next one
+    local limit
+    if mounted then
+      assert(os.execute("dd if=/dev/zero of=" .. dir .. "/filler bs=1024 count=52 2>/dev/null"))
+    else
+      limit = "ulimit -f 12; trap '' XFSZ; " -- KiB; the signal ignored, write(2) fails instead
+    end
+    pid = start_cfrun(script, env, { shell = limit, out = out1 })
+    wait_until(function() return not H.alive(pid) end, "the first run to end")
+    -- it stopped at the journal: batch 1 deleted, batch 2 never sent
+    assert.are.equal("journal 100\n", slurp(out1))
+    assert.are.equal(200, #fake:zone(ZONE))
+    local text = slurp(journal)
+    assert.are_not.equal("\n", text:sub(-1), "the full disk must have torn the last line")
+
+    -- space freed; a second run deletes the rest, two batches at once, and is killed while
+    -- the server still holds both answers (it applies a request on arrival)
+    if mounted then os.remove(dir .. "/filler") end
+    env.IPS, env.CONC = ips2, "4"
+    fake:options { latency = 0.5 }
+    pid = start_cfrun(script, env, { out = "/dev/null" })
+    wait_until(function() return not H.alive(pid) or #fake:zone(ZONE) == 0 end, "the second run's deletions")
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    wait_until(function() return not H.alive(pid) end, "the kill")
+    pid = nil
+    assert.are.equal(0, #fake:zone(ZONE), "the second run must have deleted both batches")
+    socket.sleep(0.6)
+    fake:options { latency = 0 }
+    -- the torn line stands alone; the second run's first record follows it whole
+    local records, bad = cloudflare.journal.read(journal)
+    assert.are.equal(1, bad)
+    local res = assert(cloudflare.journal.restore { path = journal, zone_id = ZONE, client = client })
+    assert.are.equal(1, res.restore.bad_lines)
+    assert.are.equal(#records, res.restore.records)
+    assert.are.equal(300, #res.value.succeeded)
+    assert.are.same(NO_DIFF, zone_diff(fake, before))
   end)
 end)
 

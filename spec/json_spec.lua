@@ -70,8 +70,33 @@ describe("cloudflare.json.decode (runtime/cf_jsondec.c, also the decoder of API 
     assert.are.equal("nul\0byte", decode([["nul\u0000byte"]]))
   end)
 
-  it("keeps the last value of a repeated key, as lua-cjson does", function()
-    assert.are.same({ k = 2 }, decode('{"k": 1, "k": 2}'))
+  it("refuses an object that repeats a key, naming the key and where the object starts", function()
+    local function refused(text)
+      local ok, err = pcall(decode, text)
+      assert.is_false(ok, text)
+      return err
+    end
+    assert.matches('^json.decode: duplicate key "k" in the object at byte 1$', refused('{"k": 1, "k": 2}'))
+    -- the same key in different objects is fine, at any depth
+    assert.are.same({ { k = 1 }, { k = 2, o = { k = 3 } } }, decode('[{"k":1},{"k":2,"o":{"k":3}}]'))
+    assert.matches('duplicate key "k" in the object at byte 21', refused('[{"k":1},{"k":2,"o":{"k":3,"k":4}}]'))
+    -- however the key is written: escaped, or not among the first keys (the decoder's cache)
+    assert.matches('duplicate key "a"', refused('{"a":1,"\\u0061":2}'))
+    assert.matches('duplicate key "a"', refused('{"\\u0061":1,"a":2}'))
+    local members = {}
+    for i = 1, 20 do members[i] = string.format('"m%d":%d', i, i) end
+    assert.matches('duplicate key "m18"', refused("{" .. table.concat(members, ",") .. ',"m18":0}'))
+    assert.matches('duplicate key "m3"', refused("{" .. table.concat(members, ",") .. ',"m3":0}'))
+    -- in an object too large to gather at once, and across its parts
+    members = {}
+    for i = 1, 3000 do members[i] = string.format('"k%d":%d', i, i) end
+    assert.matches('duplicate key "k10"', refused("{" .. table.concat(members, ",") .. ',"k10":0}'))
+    assert.matches('duplicate key "k2999"', refused("{" .. table.concat(members, ",", 1, 2999) .. ',"k2999":0}'))
+    -- a key that would make the message unreadable is made printable or described by its size
+    assert.truthy(refused('{"a\\u0001b\\"":1,"a\\u0001b\\"":2}'):find('duplicate key "a?b?" in', 1, true))
+    local long = string.rep("k", 65)
+    assert.matches("duplicate key %(of 65 bytes%) in the object at byte 1",
+      refused(string.format('{"%s":1,"%s":2}', long, long)))
   end)
 
   it("decodes repeated object keys alike, whether short, escaped, long or many", function()

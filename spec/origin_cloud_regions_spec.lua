@@ -54,7 +54,9 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     assert.are.equal("DELETE", r.method)
     assert.are.equal(H.path(ZONE, "/batch"), r.path)
     assert.are.equal("application/json", r.headers["content-type"])
-    assert.are.equal("Bearer " .. H.TOKEN, r.headers["authorization"])
+    -- the fake accepted the token it was started with, and never shows it in its log
+    assert.are.equal("token", r.credential)
+    assert.are.equal("Bearer <redacted>", r.headers["authorization"])
     assert.matches("^cfrun/%d+%.%d+%.%d+", r.headers["user-agent"])
     assert.are.same({ "192.0.2.1", "2001:db8::1", "203.0.113.50" }, cjson.decode(r.body))
 
@@ -170,7 +172,7 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     assert.are.equal(reqs[2].conn, reqs[3].conn)
   end)
 
-  it("stops at a failed second batch and returns nil, err, partial with pending", function()
+  it("stops at a failed second batch: its IPs pending (a 500 may have applied it), the rest unsent", function()
     local ips = ten(250)
     fake:set_zone(ZONE, mappings(ips))
     fake:clear_requests()
@@ -193,9 +195,11 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     assert.are.equal(2, partial.requests)
     assert.are.same(table.move(ips, 1, 100, 1, {}), H.pluck(partial.value.succeeded, "origin_ip"))
     assert.are.same({ "bogus" }, H.pluck(partial.value.failed, "input"))
-    assert.are.same(table.move(ips, 101, 250, 1, {}), partial.value.pending)
+    assert.are.same(table.move(ips, 101, 200, 1, {}), partial.value.pending)
+    assert.are.same(table.move(ips, 201, 250, 1, {}), partial.value.unsent)
     -- every input is accounted for exactly once
-    assert.are.equal(#input, #partial.value.succeeded + #partial.value.failed + #partial.value.pending)
+    assert.are.equal(#input, #partial.value.succeeded + #partial.value.failed + #partial.value.pending
+      + #partial.value.unsent)
     assert.are.equal(150, #fake:zone(ZONE))
   end)
 
@@ -226,6 +230,57 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       assert.matches("^network error: ", err.message)
       assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.pending)
       assert.are.equal(4, #fake:zone(ZONE))
+    end)
+
+    it("a request refused as a whole (403, 401, 400, 404 no route) leaves every IP unsent, none pending", function()
+      for _, case in ipairs { { 403, 10000 }, { 401, 10001 }, { 400, 6003 }, { 404, 7000 } } do
+        fake:fault { status = case[1], errors = { { code = case[2], message = "refused" } } }
+        local res, err, partial = call()
+        assert.is_nil(res)
+        assert.are.equal(case[1], err.status)
+        assert.is_true(err.unsent, tostring(case[1]))
+        assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.unsent)
+        assert.are.same({}, partial.value.pending)
+        assert.are.equal(4, #fake:zone(ZONE)) -- and indeed nothing changed
+      end
+    end)
+
+    it("408, 409, 429 and 5xx may have been applied: their IPs stay pending, never unsent", function()
+      for _, st in ipairs { 408, 409, 429, 500, 503 } do
+        fake:fault { status = st, times = 10 }
+        local _, err, partial = call(fake:client { max_retries = 0 })
+        assert.are.equal(st, err.status)
+        assert.is_nil(err.unsent)
+        assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.pending)
+        assert.are.same({}, partial.value.unsent)
+        fake:clear_faults()
+      end
+    end)
+
+    it("a connection refused before the request was written leaves every IP unsent", function()
+      local port = require("socket").bind("127.0.0.1", 0) -- bound, never listened on
+      local _, p = port:getsockname()
+      port:close()
+      local c = cloudflare.new { base_url = "http://127.0.0.1:" .. p .. "/client/v4",
+        api_token = H.TOKEN, max_retries = 1 }
+      local res, err, partial = c.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE,
+        ips = { "192.0.2.1", "198.51.100.7" } }
+      assert.is_nil(res)
+      assert.are.equal("network", err.kind)
+      assert.is_true(err.unsent)
+      assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.unsent)
+      assert.are.same({}, partial.value.pending)
+      c:close()
+    end)
+
+    it("a retry after a lost attempt is pending even when the last attempt was refused", function()
+      fake:fault { drop = "after" } -- attempt 1: the server deleted, the answer was lost
+      fake:fault { skip = 1, status = 403, errors = { { code = 10000, message = "refused" } } }
+      local _, err, partial = call(fake:client { max_retries = 1 })
+      assert.are.equal(403, err.status, err.message)
+      assert.is_nil(err.unsent) -- the first attempt may have been applied (it was)
+      assert.are.same({ "192.0.2.1", "198.51.100.7" }, partial.value.pending)
+      assert.are.equal(2, #fake:zone(ZONE))
     end)
 
     it("network: a lost response leaves the batch pending although the server acted", function()
@@ -336,14 +391,47 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       res, err, partial = call()
       assert.is_nil(res)
       assert.matches("names 198.18.0.1, which was not sent", err.message)
-      assert.are.same({ "192.0.2.1", "198.18.0.1" }, H.pluck(partial.value.succeeded, "origin_ip"))
+      -- not the caller's: kept apart (err.unexpected), so the four lists stay a partition
+      assert.are.same({ "192.0.2.1" }, H.pluck(partial.value.succeeded, "origin_ip"))
       assert.are.equal("192.0.2.1", partial.value.succeeded[1].input)
-      assert.is_nil(partial.value.succeeded[2].input) -- not the caller's: no input to name
+      assert.are.same({ { origin_ip = "198.18.0.1", list = "succeeded" } }, err.unexpected)
       fake:fault { body_override = H.envelope { a = 1 } }
       local listed
       listed, err = client.cache.origin_cloud_regions.list { zone_id = ZONE }
       assert.is_nil(listed)
       assert.matches((H.V1 and "result.value" or "result") .. " is not a list", err.message)
+    end)
+
+    it("decode: a response naming an IP of a later batch never makes it both succeeded and pending", function()
+      local list = {}
+      for i = 1, 201 do list[i] = { string.format("10.7.%d.%d", i // 250, i % 250), "us-east-1", "aws" } end
+      fake:set_zone(ZONE, list)
+      local ips = H.pluck(list, 1)
+      -- batch 1's answer claims the first IP of batch 3 as deleted too
+      local claimed = ips[201]
+      local items = {}
+      for i = 1, 100 do items[i] = H.item(ips[i]) end
+      items[101] = H.item(claimed)
+      fake:fault { body_override = H.envelope { succeeded = items, failed = {} } }
+      local res, err, partial = client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE,
+        ips = ips, concurrency = 1 }
+      assert.is_nil(res)
+      assert.are.equal("decode", err.kind)
+      assert.matches("names " .. claimed:gsub("%.", "%%.") .. ", which was not sent in this request", err.message)
+      local v, where = partial.value, {}
+      for _, name in ipairs { "succeeded", "failed", "pending", "unsent" } do
+        for _, e in ipairs(v[name]) do
+          local ip = type(e) == "table" and e.origin_ip or e
+          assert.is_nil(where[ip], ip .. " is both " .. tostring(where[ip]) .. " and " .. name)
+          where[ip] = name
+        end
+      end
+      for _, ip in ipairs(ips) do assert.is_not_nil(where[ip], ip .. " has no outcome") end
+      assert.are.equal(100, #v.succeeded)
+      -- never sent, but a server said it deleted it: its fate is unknown, not "unsent"
+      assert.are.equal("pending", where[claimed])
+      assert.are.equal(100, #v.unsent) -- batch 2 and the rest of batch 3: never started
+      assert.are.equal(101, #fake:zone(ZONE))
     end)
 
     it("decode: a response that leaves out an IP sent keeps it pending", function()
@@ -375,7 +463,8 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     assert.are.equal(1, #res.value.succeeded)
     local r = api_requests(fake)[1]
     assert.are.equal(H.EMAIL, r.headers["x-auth-email"])
-    assert.are.equal(H.KEY, r.headers["x-auth-key"])
+    assert.are.equal("key", r.credential) -- the fake accepted this email and key
+    assert.are.equal("<redacted>", r.headers["x-auth-key"])
     assert.is_nil(r.headers["authorization"])
     c:close()
   end)

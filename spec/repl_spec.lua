@@ -6,7 +6,9 @@ local H = require "spec.helper"
 local socket = require "socket"
 
 local q = H.shell_quote
-local DEADLINE = 15 -- seconds to wait for something to appear on screen (sanitizer builds are slow)
+-- seconds to wait for something to appear on screen (sanitizer builds are slow, and memcheck
+-- runs set CFRUN_SPEC_SLOW)
+local DEADLINE = 15 * H.SLOW
 
 local function sh(cmd)
   local p = assert(io.popen(cmd .. " 2>&1", "r"))
@@ -126,7 +128,8 @@ describe("cfrun -i (in a terminal)", function()
       if opts.env[k] == nil then opts.env[k] = v end
     end
     local s = start(opts)
-    s:wait("help%(%) for the API")
+    -- the prompt, not just the banner: what is typed before readline is ready is echoed twice
+    s:wait("help%(%) for the API[^\n]*\n>$")
     return s
   end
 
@@ -213,7 +216,7 @@ describe("cfrun -i (in a terminal)", function()
     if H.V1 then assert.matches('id = "origin_public_cloud_region"', out) end
     assert.matches('generation = "' .. H.GENERATION .. '"', out)
     out = s:eval('ocr.bulk_delete{zone_id = Z, ips = {"192.0.2.1", "198.51.100.99", "bad"}}', "\n>$")
-    assert.matches("\n1 succeeded, 2 failed, 0 pending %(1 request%)\n", out)
+    assert.matches("\n1 succeeded, 2 failed, 0 pending, 0 unsent %(1 request%)\n", out)
     assert.matches("\nstatus%s+origin_ip%s+vendor%s+region%s+error%s+input\n", out)
     assert.matches("\nsucceeded%s+192%.0%.2%.1%s+aws%s+us%-east%-1%s+192%.0%.2%.1\n", out)
     assert.matches("\nfailed%s+198%.51%.100%.99%s+mapping not found", out)
@@ -318,6 +321,53 @@ describe("cfrun -i (in a terminal)", function()
     s2:keys("Enter")
     s2:wait("\n>$", from)
     s2:eval("history_marker", "\n42\n>$")
+  end)
+
+  it("keeps no line that holds a credential in its history, in memory or in the file", function()
+    local dir = home .. "/.local/state/cfrun"
+    os.execute("mkdir -p " .. q(dir))
+    local f = assert(io.open(dir .. "/history", "w")) -- an earlier session kept a token
+    f:write('earlier = 1\nold = "' .. H.TOKEN .. '"\n')
+    f:close()
+    local typed = string.format("typed-secret-%08x", math.random(0, 0x7fffffff))
+    local later = string.format("later-secret-%08x", math.random(0, 0x7fffffff))
+    local s = session() -- CLOUDFLARE_API_TOKEN is H.TOKEN
+    s:eval("kept_one = 1", "\n>$")
+    s:eval('t = "' .. H.TOKEN .. '"', "\n>$") -- the environment's token
+    s:eval("#t", "\n%d+\n>$")
+    -- a credential the line itself registers, by creating a client with it
+    s:eval('c = cloudflare.new{api_token = "' .. typed .. '", base_url = "http://127.0.0.1:9"}', "\n>$")
+    -- not a secret yet, so kept; until the next line makes it one
+    s:eval('later = "' .. later .. '"', "\n>$")
+    s:eval('c2 = cloudflare.new{api_token = later, base_url = "http://127.0.0.1:9"}', "\n>$")
+    s:eval("'last'", '\n"last"\n>$')
+    -- in memory: Up walks back over the lines kept, and only those
+    local from = s:mark()
+    for _, line in ipairs { "'last'", "c2 = cloudflare.new{api_token = later", "#t", "kept_one = 1", "earlier = 1" } do
+      s:keys("Up")
+      s:wait("> " .. line:gsub("%p", "%%%0") .. "[^\n]*$", from)
+    end
+    s:keys("C-u", "C-d")
+    s:wait("status=0")
+    f = assert(io.open(dir .. "/history"))
+    local text = f:read("a")
+    f:close()
+    assert.are.equal("earlier = 1\nkept_one = 1\n#t\n"
+      .. 'c2 = cloudflare.new{api_token = later, base_url = "http://127.0.0.1:9"}\n\'last\'\n', text)
+    for _, secret in ipairs { H.TOKEN, typed, later } do assert.is_nil(text:find(secret, 1, true), secret) end
+  end)
+
+  it("prints no credential: results and errors show <redacted>", function()
+    local later = string.format("later-secret-%08x", math.random(0, 0x7fffffff))
+    local s = session() -- CLOUDFLARE_API_TOKEN is H.TOKEN: a secret from the start
+    s:eval('t = "' .. H.TOKEN .. '"', "\n>$")
+    assert.matches('^> t\n"<redacted>"\n>$', s:eval("t", "\n>$"))
+    assert.matches('^> { t, "x" }\n{ "<redacted>", "x" }\n>$', s:eval('{ t, "x" }', "\n>$"))
+    assert.matches("\ncfrun: stdin:1: <redacted>\n", s:eval("error(t)", "\n>$"))
+    s:eval('later = "' .. later .. '"', "\n>$")
+    assert.matches('\n"' .. later:gsub("%p", "%%%0") .. '"\n>$', s:eval("later", "\n>$")) -- no secret yet
+    s:eval('c = cloudflare.new{api_token = later, base_url = "http://127.0.0.1:9"}', "\n>$")
+    assert.matches('^> later\n"<redacted>"\n>$', s:eval("later", "\n>$"))
   end)
 
   it("keeps history in ~/.cfrun_history when XDG_STATE_HOME is unset", function()
@@ -438,7 +488,7 @@ describe("cloudflare.repl", function()
       assert.matches("^nil, cloudflare%.Error: HTTP 502: bad gateway\n", out)
       assert.matches('kind = "http"', out)
       assert.matches("status = 502", out)
-      assert.matches("\npartial: 1 succeeded, 0 failed, 1 pending %(2 requests%)\n", out)
+      assert.matches("\npartial: 1 succeeded, 0 failed, 1 pending, 0 unsent %(2 requests%)\n", out)
       assert.matches("\nsucceeded%s+192%.0%.2%.1%s+aws%s+us%-east%-1", out)
       assert.matches("\npending%s+192%.0%.2%.2\n", out)
     end)

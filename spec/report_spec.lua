@@ -11,16 +11,41 @@ local function batch()
       succeeded = json.array { { origin_ip = "192.0.2.1", vendor = "aws", region = "us-east-1", input = "192.0.2.1" } },
       failed = json.array { { origin_ip = "db,01", error = 'not "an" IP', input = "db,01" } },
       pending = json.array { "2001:db8::1" },
+      unsent = json.array { "192.0.2.9" },
     },
   }
 end
 
 describe("cloudflare.report", function()
-  it("iterates succeeded, failed and pending, and counts them", function()
+  it("iterates succeeded, failed, pending and unsent, and counts them", function()
     local seen = {}
     for status, item in report.each(batch()) do seen[#seen + 1] = status .. " " .. item.origin_ip end
-    assert.are.same({ "succeeded 192.0.2.1", "failed db,01", "pending 2001:db8::1" }, seen)
-    assert.are.same({ succeeded = 1, failed = 1, pending = 1, total = 3 }, report.counts(batch()))
+    assert.are.same({ "succeeded 192.0.2.1", "failed db,01", "pending 2001:db8::1", "unsent 192.0.2.9" }, seen)
+    assert.are.same({ succeeded = 1, failed = 1, pending = 1, unsent = 1, total = 4 }, report.counts(batch()))
+  end)
+
+  it("gives unsent items as { origin_ip = ip }, apart from pending ones", function()
+    local res = batch()
+    res.value.pending = json.array()
+    res.value.unsent = json.array { "192.0.2.9", "2001:db8::9" }
+    local seen = {}
+    for status, item in report.each(res) do
+      if status ~= "succeeded" and status ~= "failed" then seen[#seen + 1] = { status, item } end
+    end
+    assert.are.same({ { "unsent", { origin_ip = "192.0.2.9" } }, { "unsent", { origin_ip = "2001:db8::9" } } }, seen)
+    assert.are.same({ succeeded = 1, failed = 1, pending = 0, unsent = 2, total = 4 }, report.counts(res))
+  end)
+
+  it("counts a result without an unsent list (made before there was one) as none unsent", function()
+    local res = batch()
+    res.value.unsent = nil
+    assert.are.same({ succeeded = 1, failed = 1, pending = 1, unsent = 0, total = 3 }, report.counts(res))
+    local n = 0
+    for status in report.each(res) do
+      assert.are_not.equal("unsent", status)
+      n = n + 1
+    end
+    assert.are.equal(3, n)
   end)
 
   it("prints an aligned table", function()
@@ -30,6 +55,7 @@ describe("cloudflare.report", function()
       "succeeded  192.0.2.1    aws     us-east-1               192.0.2.1",
       'failed     db,01                           not "an" IP  db,01',
       "pending    2001:db8::1",
+      "unsent     192.0.2.9",
       "" }, "\n"), report.format(batch()))
   end)
 
@@ -37,14 +63,16 @@ describe("cloudflare.report", function()
     assert.are.equal('status,origin_ip,vendor,region,error,input\r\n'
       .. 'succeeded,192.0.2.1,aws,us-east-1,,192.0.2.1\r\n'
       .. 'failed,"db,01",,,"not ""an"" IP","db,01"\r\n'
-      .. 'pending,2001:db8::1,,,,\r\n', report.format(batch(), { format = "csv" }))
+      .. 'pending,2001:db8::1,,,,\r\n'
+      .. 'unsent,192.0.2.9,,,,\r\n', report.format(batch(), { format = "csv" }))
   end)
 
   it("prints JSON lines, one object per IP", function()
     local lines = {}
     for l in report.format(batch(), { format = "jsonl" }):gmatch("[^\n]+") do lines[#lines + 1] = cjson.decode(l) end
-    assert.are.equal(3, #lines)
+    assert.are.equal(4, #lines)
     assert.are.same({ status = "pending", origin_ip = "2001:db8::1" }, lines[3])
+    assert.are.same({ status = "unsent", origin_ip = "192.0.2.9" }, lines[4])
   end)
 
   it("prints the whole result as one JSON object, empty lists as []", function()
@@ -53,6 +81,7 @@ describe("cloudflare.report", function()
     local text = report.format(res, { format = "json" })
     assert.matches('"pending": %[%]', text)
     assert.are.equal("192.0.2.1", cjson.decode(text).value.succeeded[1].origin_ip)
+    assert.are.same({ "192.0.2.9" }, cjson.decode(text).value.unsent)
   end)
 
   it("prints lists of mappings, supported regions and plain rows", function()

@@ -4,6 +4,7 @@
 -- with --sandbox, as its header suggests.
 local H = require "spec.helper"
 local cjson = require "cjson"
+local socket = require "socket"
 
 local ZONE = H.ZONE
 local INTERNAL = "Unable to delete origin_public_cloud_region setting. Internal error."
@@ -37,6 +38,45 @@ local function run(name, args, stdin)
   } })
 end
 
+-- Starts scripts/<name> as run() does, in the background (a shell waits for it and records its
+-- status); returns its pid and a function giving stdout, stderr and the exit status once it ended.
+local function start(name, args)
+  local q, out, pidfile, statusfile = H.shell_quote, os.tmpname(), os.tmpname(), os.tmpname()
+  os.remove(statusfile)
+  local parts = { "env", "-u CLOUDFLARE_EMAIL", "-u CLOUDFLARE_API_KEY", "-u CFRUN_SANDBOX_ZONE",
+    "CLOUDFLARE_BASE_URL=" .. q(fake.base_url), "CLOUDFLARE_API_TOKEN=" .. q(H.TOKEN), "ZONE=" .. ZONE,
+    q(H.CFRUN), q(script(name)) }
+  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+  os.execute(string.format("sh -c %s >/dev/null 2>&1 &", q(string.format(
+    "%s </dev/null >%s 2>%s.err & echo $! >%s; wait $!; echo $? >%s.tmp; mv %s.tmp %s",
+    table.concat(parts, " "), out, out, pidfile, statusfile, statusfile, statusfile))))
+  local function slurp(path)
+    local f = io.open(path)
+    if not f then return nil end
+    local text = f:read("a")
+    f:close()
+    return text
+  end
+  local pid
+  local deadline = socket.gettime() + 10
+  repeat
+    pid = tonumber((slurp(pidfile) or ""):match("%d+"))
+    if not pid then socket.sleep(0.01) end
+  until pid or socket.gettime() > deadline
+  assert(pid, name .. " did not start")
+  return pid, function()
+    local status
+    deadline = socket.gettime() + 30
+    repeat
+      status = slurp(statusfile)
+      if not status then socket.sleep(0.02) end
+    until status or socket.gettime() > deadline
+    local o, e = slurp(out), slurp(out .. ".err")
+    for _, f in ipairs { out, out .. ".err", pidfile, statusfile } do os.remove(f) end
+    return o, e, tonumber(status)
+  end
+end
+
 -- Runs scripts/<name> under --sandbox (its own seeded server) as the headers show. A
 -- production $ZONE left in the environment must not steer a sandbox run away from its zone.
 local function sandbox(name, args, stdin)
@@ -65,6 +105,50 @@ local function calls()
     if rest then out[#out + 1] = r.method .. " " .. (rest == "" and "/" or rest) end
   end
   return out
+end
+
+-- The IPs the zone holds, in the server's order.
+local function zone_ips(zone)
+  return H.pluck(fake:zone(zone or ZONE), "origin-ip")
+end
+
+-- list[i..j] as a new list.
+local function slice(list, i, j) return table.move(list, i, j, 1, {}) end
+
+-- Replaces the zone's mappings with n of them, 10.<b>.x.y in aws us-east-1 (b = 0 unless
+-- given), and returns their IPs in order.
+local function seed_many(n, b, zone)
+  local list, ips = {}, {}
+  for i = 1, n do
+    ips[i] = string.format("10.%d.%d.%d", b or 0, i // 256, i % 256)
+    list[i] = { ips[i], "us-east-1", "aws" }
+  end
+  fake:set_zone(zone or ZONE, list)
+  return ips
+end
+
+-- What the scripts say of the IPs a failed call left without an answer, and what to do next,
+-- as in "<script>: 3 IP(s) pending <PENDING><the IPs>".
+local PENDING = "(sent, not known whether changed; check them, or restore from the journal): "
+local UNSENT = "(certainly not changed; safe to send again): "
+
+-- A 403 refusing one request as a whole (never retried): its IPs are certainly unchanged.
+local function refuse(method, extra)
+  local f = { match = { method = method }, status = 403,
+    errors = { { code = 10000, message = "Authentication error" } } }
+  for k, v in pairs(extra or {}) do f[k] = v end
+  fake:fault(f)
+end
+
+-- The origin_ip of each row of JSON lines output, by status.
+local function ips_by_status(out)
+  local by = {}
+  for _, l in ipairs(lines(out)) do
+    local row = cjson.decode(l)
+    by[row.status] = by[row.status] or {}
+    table.insert(by[row.status], row.origin_ip)
+  end
+  return by
 end
 
 -- The method of a batch write: v1 PATCH, v2 PUT.
@@ -138,7 +222,7 @@ describe("scripts/delete_from_file.lua", function()
       "succeeded  192.0.2.1      aws     us-east-1                       192.0.2.1",
       "succeeded  2001:db8::1    gcp     us-central1                     2001:DB8::1",
       "failed     198.51.100.99                       mapping not found  198.51.100.99",
-      "2 deleted, 1 failed, 0 pending",
+      "2 deleted, 1 failed, 0 pending, 0 unsent",
     }, lines(out))
     assert.are.equal("", err)
     assert.are.same({ "DELETE /batch" }, calls())
@@ -193,34 +277,51 @@ describe("scripts/delete_from_file.lua", function()
     assert.are.equal("delete_from_file.lua: expected one FILE, got 2", lines(err)[1])
   end)
 
-  it("on a failed batch, reports what was deleted before the failure, then exits 4 with the rest pending",
-    function()
-      local many, ips = {}, {}
-      for i = 1, 150 do
-        ips[i] = string.format("10.0.%d.%d", i // 256, i % 256)
-        many[i] = { ips[i], "us-east-1", "aws" }
-      end
-      fake:set_zone(ZONE, many)
-      fault("DELETE", { skip = 1 }) -- the second batch of 100 fails
+  it("on a failed batch, reports what was deleted before the failure, then exits 4 with that batch"
+    .. " pending and the batches never started unsent, listed apart", function()
+      local ips = seed_many(250)
+      fault("DELETE", { skip = 1 }) -- the second batch of 100 fails, on its two retries too
       local out, err, code = run("delete_from_file.lua", { "--format", "jsonl", "--concurrency", "1" },
         table.concat(ips, "\n"))
       assert.are.equal(4, code, err)
-      local status = {}
       for _, l in ipairs(lines(out)) do
         local row = cjson.decode(l)
-        status[row.status] = (status[row.status] or 0) + 1
         if row.status == "succeeded" then assert.are.equal("us-east-1", row.region) end
       end
-      assert.are.same({ succeeded = 100, pending = 50 }, status)
-      local e = lines(err)
-      assert.are.equal(2, #e)
-      assert.are.equal("delete_from_file.lua: HTTP 500: [1141] " .. INTERNAL, e[1])
-      assert.are.equal("delete_from_file.lua: 50 IP(s) pending (not known whether changed): "
-        .. table.concat(ips, " ", 101, 150), e[2])
-      -- the first batch, then the second and its two retries
+      assert.are.same({ succeeded = slice(ips, 1, 100), pending = slice(ips, 101, 200),
+        unsent = slice(ips, 201, 250) }, ips_by_status(out))
+      assert.are.same({
+        "delete_from_file.lua: HTTP 500: [1141] " .. INTERNAL,
+        "delete_from_file.lua: 100 IP(s) pending " .. PENDING .. table.concat(ips, " ", 101, 200),
+        "delete_from_file.lua: 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 201, 250),
+      }, lines(err))
+      -- the first batch, then the second and its two retries; the third never went out
       assert.are.same({ "DELETE /batch", "DELETE /batch", "DELETE /batch", "DELETE /batch" }, calls())
-      assert.are.equal(50, #state())
+      -- the 500s changed nothing: the zone holds exactly the pending and the unsent IPs
+      assert.are.same(slice(ips, 101, 250), zone_ips())
     end)
+
+  it("on a batch refused with a 403, exits 4 with its IPs unsent and none pending (table)", function()
+    local ips = seed_many(150)
+    refuse("DELETE", { skip = 1 })
+    local out, err, code = run("delete_from_file.lua", { "--concurrency", "1" }, table.concat(ips, "\n"))
+    assert.are.equal(4, code, err)
+    local o = lines(out)
+    assert.are.equal(2 + 150 + 1, #o)
+    local rows = {}
+    for i = 3, 152 do rows[#rows + 1] = o[i]:match("^(%a+)%s") .. " " .. o[i]:match("^%a+%s+(%S+)") end
+    for i = 1, 150 do
+      assert.are.equal((i <= 100 and "succeeded " or "unsent ") .. ips[i], rows[i])
+    end
+    assert.matches("^unsent     10%.0%.0%.101$", o[103])
+    assert.are.equal("100 deleted, 0 failed, 0 pending, 50 unsent", o[153])
+    assert.are.same({
+      "delete_from_file.lua: HTTP 403: [10000] Authentication error",
+      "delete_from_file.lua: 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 101, 150),
+    }, lines(err))
+    assert.are.same({ "DELETE /batch", "DELETE /batch" }, calls()) -- a 403 is not retried
+    assert.are.same(slice(ips, 101, 150), zone_ips())
+  end)
 
   it("sends --concurrency batches at once, and refuses a bad value with status 2", function()
     local many, ips = {}, {}
@@ -249,7 +350,7 @@ describe("scripts/delete_from_file.lua", function()
       "---------  -------------  ------  ---------  -----------------  -------------",
       "succeeded  192.0.2.1      aws     us-east-1                     192.0.2.1",
       "failed     198.51.100.99                     mapping not found  198.51.100.99",
-      "1 deleted, 1 failed, 0 pending",
+      "1 deleted, 1 failed, 0 pending, 0 unsent",
     }, lines(out))
   end)
 end)
@@ -264,7 +365,7 @@ describe("scripts/delete_vendor.lua", function()
       "succeeded  192.0.2.1  aws     us-east-1         192.0.2.1",
       "succeeded  192.0.2.2  aws     us-east-1         192.0.2.2",
       "succeeded  192.0.2.3  aws     us-west-2         192.0.2.3",
-      "3 deleted, 0 failed, 0 pending",
+      "3 deleted, 0 failed, 0 pending, 0 unsent",
     }, lines(out))
     assert.are.equal("delete_vendor.lua: 3 of 8 mapping(s) match vendor(aws)\n", err)
     assert.are.same({ "GET /", "DELETE /batch" }, calls())
@@ -298,7 +399,7 @@ describe("scripts/delete_vendor.lua", function()
       "status     origin_ip    vendor  region       error  input",
       "---------  -----------  ------  -----------  -----  -----------",
       "succeeded  2001:db8::1  gcp     us-central1         2001:db8::1",
-      "1 would be deleted, 0 failed, 0 pending",
+      "1 would be deleted, 0 failed, 0 pending, 0 unsent",
     }, lines(out))
     assert.are.same({ "delete_vendor.lua: 1 of 8 mapping(s) match vendor(gcp) and cidr(2001:db8::/32)",
       "delete_vendor.lua: dry run: nothing was deleted" }, lines(err))
@@ -309,7 +410,7 @@ describe("scripts/delete_vendor.lua", function()
   it("deletes nothing and exits 0 when nothing matches", function()
     local out, err, code = run("delete_vendor.lua", { "--region", "westeurope", "azure" })
     assert.are.equal(0, code, err)
-    assert.are.equal("0 deleted, 0 failed, 0 pending", lines(out)[3])
+    assert.are.equal("0 deleted, 0 failed, 0 pending, 0 unsent", lines(out)[3])
     assert.are.same({ "GET /" }, calls())
   end)
 
@@ -338,10 +439,28 @@ describe("scripts/delete_vendor.lua", function()
     assert.are.same(seed_state(), state())
   end)
 
+  it("exits 4 listing apart the pending IPs (deleted, the answer lost) and the unsent ones", function()
+    local ips = seed_many(250)
+    -- the second batch is applied, then its connection closed before the answer, three times
+    fake:fault { match = { method = "DELETE" }, skip = 1, times = 3, drop = "after" }
+    local out, err, code = run("delete_vendor.lua", { "--concurrency", "1", "--format", "jsonl", "aws" })
+    assert.are.equal(4, code, err)
+    assert.are.same({ succeeded = slice(ips, 1, 100), pending = slice(ips, 101, 200),
+      unsent = slice(ips, 201, 250) }, ips_by_status(out))
+    local e = lines(err)
+    assert.are.equal(4, #e)
+    assert.are.equal("delete_vendor.lua: 250 of 250 mapping(s) match vendor(aws)", e[1])
+    assert.matches("^delete_vendor%.lua: network error: ", e[2]) -- the request was written: pending
+    assert.are.equal("delete_vendor.lua: 100 IP(s) pending " .. PENDING .. table.concat(ips, " ", 101, 200), e[3])
+    assert.are.equal("delete_vendor.lua: 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 201, 250), e[4])
+    -- the pending ones are in fact gone (check them, as the script says); the unsent ones remain
+    assert.are.same(slice(ips, 201, 250), zone_ips())
+  end)
+
   it("works in the sandbox as its header shows", function()
     local out, err, code = sandbox("delete_vendor.lua", { "--dry-run", "aws" })
     assert.are.equal(0, code, err)
-    assert.are.equal("4 would be deleted, 0 failed, 0 pending", lines(out)[7])
+    assert.are.equal("4 would be deleted, 0 failed, 0 pending, 0 unsent", lines(out)[7])
     assert.are.equal("delete_vendor.lua: dry run: nothing was deleted", lines(err)[2])
   end)
 end)
@@ -359,7 +478,7 @@ describe("scripts/prune.lua", function()
       "---------  -----------  ------  --------------  -----  -----------",
       "succeeded  2001:db8::2  azure   eastus                 2001:db8::2",
       "succeeded  203.0.113.6  oci     eu-frankfurt-1         203.0.113.6",
-      "2 deleted, 0 failed, 0 pending (6 mapping(s) kept)",
+      "2 deleted, 0 failed, 0 pending, 0 unsent (6 mapping(s) kept)",
     }, lines(out))
     assert.are.equal("", err)
     assert.are.same({ "GET /", "DELETE /batch" }, calls())
@@ -386,7 +505,7 @@ describe("scripts/prune.lua", function()
     fake:set_zone(ZONE, SEED)
     out, err, code = run("prune.lua", { "--force", "-" }, "") -- an empty inventory: everything goes
     assert.are.equal(0, code, err)
-    assert.are.equal("8 deleted, 0 failed, 0 pending (0 mapping(s) kept)", lines(out)[11])
+    assert.are.equal("8 deleted, 0 failed, 0 pending, 0 unsent (0 mapping(s) kept)", lines(out)[11])
     assert.are.same({}, state())
   end)
 
@@ -406,7 +525,7 @@ describe("scripts/prune.lua", function()
     os.remove(path)
     assert.are.equal(0, code, err)
     assert.are.equal(path .. ':8: "web01.example.com" is not an IP address\n', err)
-    assert.are.equal("2 deleted, 0 failed, 0 pending (6 mapping(s) kept)", lines(out)[5])
+    assert.are.equal("2 deleted, 0 failed, 0 pending, 0 unsent (6 mapping(s) kept)", lines(out)[5])
     assert.are.equal(6, #state())
   end)
 
@@ -443,16 +562,32 @@ describe("scripts/prune.lua", function()
       "-------  -----------  ------  ------  -----  -----",
       "pending  2001:db8::2",
       "pending  203.0.113.6",
-      "0 deleted, 0 failed, 2 pending (6 mapping(s) kept)",
+      "0 deleted, 0 failed, 2 pending, 0 unsent (6 mapping(s) kept)",
     }, lines(out))
     assert.are.same({ "prune.lua: HTTP 500: [1141] " .. INTERNAL,
-      "prune.lua: 2 IP(s) pending (not known whether changed): 2001:db8::2 203.0.113.6" }, lines(err))
+      "prune.lua: 2 IP(s) pending " .. PENDING .. "2001:db8::2 203.0.113.6" }, lines(err))
+  end)
+
+  it("exits 4 with the pending and the unsent IPs apart in the count line and on stderr", function()
+    local ips = seed_many(256)
+    local keep = slice(ips, 251, 256)
+    fault("DELETE", { skip = 1 })
+    local out, err, code = run("prune.lua", { "--force", "--concurrency", "1", "-" }, table.concat(keep, "\n"))
+    assert.are.equal(4, code, err)
+    local o = lines(out)
+    assert.are.equal("100 deleted, 0 failed, 100 pending, 50 unsent (6 mapping(s) kept)", o[#o])
+    assert.matches("^pending    10%.0%.0%.101$", o[2 + 101])
+    assert.matches("^unsent     10%.0%.0%.201$", o[2 + 201])
+    assert.are.same({ "prune.lua: HTTP 500: [1141] " .. INTERNAL,
+      "prune.lua: 100 IP(s) pending " .. PENDING .. table.concat(ips, " ", 101, 200),
+      "prune.lua: 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 201, 250) }, lines(err))
+    assert.are.same(slice(ips, 101, 256), zone_ips())
   end)
 
   it("works in the sandbox as its header shows", function()
     local out, err, code = sandbox("prune.lua", { "--dry-run", "--force", "-" }, "192.0.2.1\n")
     assert.are.equal(0, code, err)
-    assert.are.equal("11 would be deleted, 0 failed, 0 pending (1 mapping(s) kept)", lines(out)[14])
+    assert.are.equal("11 would be deleted, 0 failed, 0 pending, 0 unsent (1 mapping(s) kept)", lines(out)[14])
   end)
 end)
 
@@ -538,7 +673,7 @@ describe("scripts/move_region.lua", function()
       "succeeded  192.0.2.1     aws     us-west-2                                                    192.0.2.1",
       "succeeded  192.0.2.2     aws     us-west-2                                                    192.0.2.2",
       "failed     203.0.113.99                     no mapping to move (pass --vendor to create one)  203.0.113.99",
-      "2 moved to us-west-2, 1 failed, 0 pending",
+      "2 moved to us-west-2, 1 failed, 0 pending, 0 unsent",
     }, lines(out))
     assert.are.same({ "GET /", WRITE .. " /batch" }, calls())
     assert.are.same({ { [H.IP_KEY] = "192.0.2.1", region = "us-west-2", vendor = "aws" },
@@ -582,7 +717,7 @@ describe("scripts/move_region.lua", function()
     local out
     out, err, code = run("move_region.lua", { "--region", "us-west-1", "--file", "-" }, "192.0.2.3\n")
     assert.are.equal(0, code, err)
-    assert.are.equal("1 moved to us-west-1, 0 failed, 0 pending", lines(out)[4])
+    assert.are.equal("1 moved to us-west-1, 0 failed, 0 pending, 0 unsent", lines(out)[4])
     for _, case in ipairs {
       { { "192.0.2.1" }, "move_region.lua: --region is required" },
       { { "--region", "us-west-2" }, "move_region.lua: no IPs given" },
@@ -606,8 +741,37 @@ describe("scripts/move_region.lua", function()
         .. '"origin_ip":"203.0.113.99","status":"failed"}',
       '{"origin_ip":"192.0.2.1","status":"pending"}' }, lines(out))
     assert.are.same({ "move_region.lua: HTTP 500: [1141] " .. INTERNAL,
-      "move_region.lua: 1 IP(s) pending (not known whether changed): 192.0.2.1" }, lines(err))
+      "move_region.lua: 1 IP(s) pending (sent, not known whether changed; check them, or move them"
+        .. " again: that is harmless): 192.0.2.1" }, lines(err))
     assert.are.same(seed_state(), state())
+  end)
+
+  it("exits 4 with the IPs unsent when the write is refused, pending and unsent apart", function()
+    refuse(WRITE)
+    local out, err, code = run("move_region.lua", { "--region", "us-west-2", "192.0.2.1", "192.0.2.2" })
+    assert.are.equal(4, code, err)
+    local o = lines(out)
+    assert.are.same({ "unsent  192.0.2.1", "unsent  192.0.2.2", "0 moved to us-west-2, 0 failed, 0 pending, 2 unsent" },
+      slice(o, 3, 5))
+    assert.are.same({ "move_region.lua: HTTP 403: [10000] Authentication error",
+      "move_region.lua: 2 IP(s) unsent " .. UNSENT .. "192.0.2.1 192.0.2.2" }, lines(err))
+    assert.are.same(seed_state(), state())
+
+    -- 250 IPs, the second batch failing with a 500: 100 moved, 100 pending, 50 unsent
+    local ips = seed_many(250)
+    fault(WRITE, { skip = 1 })
+    out, err, code = run("move_region.lua", { "--region", "us-west-2", "--concurrency", "1", "--format", "jsonl",
+      table.unpack(ips) })
+    assert.are.equal(4, code, err)
+    assert.are.same({ succeeded = slice(ips, 1, 100), pending = slice(ips, 101, 200),
+      unsent = slice(ips, 201, 250) }, ips_by_status(out))
+    local e = lines(err)
+    assert.are.equal(3, #e)
+    assert.matches(" 100 IP%(s%) pending %(sent, not known whether changed; check them, or move them again", e[2])
+    assert.are.equal("move_region.lua: 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 201, 250), e[3])
+    local regions = {}
+    for _, m in ipairs(fake:zone(ZONE)) do regions[#regions + 1] = m.region end
+    for i = 1, 250 do assert.are.equal(i <= 100 and "us-west-2" or "us-east-1", regions[i], ips[i]) end
   end)
 
   it("works in the sandbox as its header shows", function()
@@ -662,12 +826,76 @@ describe("scripts/delete_across_zones.lua", function()
     assert.are.equal(4, code, err)
     assert.are.same({
       "delete_across_zones.lua: zone " .. OTHER .. ": HTTP 500: [1141] " .. INTERNAL,
-      "delete_across_zones.lua: zone " .. OTHER .. ": 3 IP(s) pending (not known whether changed): "
-        .. table.concat(ips, " "),
+      "delete_across_zones.lua: zone " .. OTHER .. ": 3 IP(s) pending " .. PENDING .. table.concat(ips, " "),
     }, lines(err))
-    assert.are.equal("2 zone(s): 1 deleted, 0 failed, 3 pending", lines(out)[#lines(out)])
+    assert.are.equal("2 zone(s): 1 deleted, 0 failed, 3 pending, 0 unsent", lines(out)[#lines(out)])
     assert.are.equal(#SEED - 1, #fake:zone(ZONE))
     assert.are.equal(3, #fake:zone(OTHER))
+  end)
+
+  it("names per zone the IPs left pending and those left unsent, and counts them apart", function()
+    local THIRD = "7b1e1d2c3a4f5e6d7c8b9a0f1e2d3c4b"
+    local ips = seed_many(250, 1, OTHER)
+    local third = seed_many(2, 2, THIRD)
+    fake:fault { match = { method = "DELETE", path = OTHER }, skip = 1, status = 500, times = 3,
+      errors = { { code = 1141, message = INTERNAL } } }
+    refuse("DELETE", { match = { method = "DELETE", path = THIRD } })
+    local input = { ZONE .. " 192.0.2.1", THIRD .. " " .. third[1], THIRD .. " " .. third[2] }
+    for _, ip in ipairs(ips) do input[#input + 1] = OTHER .. " " .. ip end
+    local out, err, code = run("delete_across_zones.lua", { "--concurrency", "1" }, table.concat(input, "\n"))
+    assert.are.equal(4, code, err)
+    local p = "delete_across_zones.lua: zone "
+    assert.are.same({
+      p .. THIRD .. ": HTTP 403: [10000] Authentication error",
+      p .. THIRD .. ": 2 IP(s) unsent " .. UNSENT .. table.concat(third, " "),
+      p .. OTHER .. ": HTTP 500: [1141] " .. INTERNAL,
+      p .. OTHER .. ": 100 IP(s) pending " .. PENDING .. table.concat(ips, " ", 101, 200),
+      p .. OTHER .. ": 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 201, 250),
+    }, lines(err))
+    local o = lines(out)
+    assert.are.equal("3 zone(s): 101 deleted, 0 failed, 100 pending, 52 unsent", o[#o])
+    assert.are.same(slice(ips, 101, 250), zone_ips(OTHER))
+    assert.are.same(third, zone_ips(THIRD))
+    assert.are.equal(#SEED - 1, #fake:zone(ZONE))
+  end)
+
+  it("after SIGINT, lists the zone in flight as pending and the zones never started as unsent", function()
+    local THIRD = "7b1e1d2c3a4f5e6d7c8b9a0f1e2d3c4b"
+    local ips = seed_other(2)
+    local third = seed_many(1, 2, THIRD)
+    fake:clear_stats()
+    fake:options { latency = 2 } -- the first zone's DELETE is applied on arrival, answered later
+    local input = H.tempfile(ZONE .. " 192.0.2.1\n" .. OTHER .. " " .. ips[1] .. "\n" .. OTHER .. " " .. ips[2]
+      .. "\n" .. THIRD .. " " .. third[1] .. "\n")
+    local pid, wait = start("delete_across_zones.lua", { "--zones", "1", input })
+    local deadline = socket.gettime() + 10
+    while fake:stats().in_flight < 1 and socket.gettime() < deadline do socket.sleep(0.01) end
+    os.execute("kill -INT " .. pid)
+    local out, err, code = wait()
+    fake:options { latency = 0 }
+    os.remove(input)
+    assert.are.equal(130, code, err)
+    local o = lines(out)
+    assert.are.same({
+      ZONE .. "  pending  192.0.2.1",
+      OTHER .. "  unsent   " .. ips[1],
+      OTHER .. "  unsent   " .. ips[2],
+      THIRD .. "  unsent   " .. third[1],
+      "3 zone(s): 0 deleted, 0 failed, 1 pending, 3 unsent",
+    }, slice(o, 3, 7))
+    local e = lines(err)
+    local p = "delete_across_zones.lua: zone "
+    assert.are.equal(6, #e, err)
+    assert.matches("^" .. p .. ZONE .. ": ", e[1])
+    assert.are.equal(p .. ZONE .. ": 1 IP(s) pending " .. PENDING .. "192.0.2.1", e[2])
+    assert.matches("^" .. p .. OTHER .. ": not started", e[3])
+    assert.are.equal(p .. OTHER .. ": 2 IP(s) unsent " .. UNSENT .. table.concat(ips, " "), e[4])
+    assert.matches("^" .. p .. THIRD .. ": not started", e[5])
+    assert.are.equal(p .. THIRD .. ": 1 IP(s) unsent " .. UNSENT .. third[1], e[6])
+    -- the pending IP was in fact deleted (its answer never came); the unsent ones are all there
+    assert.are.equal(#SEED - 1, #fake:zone(ZONE))
+    assert.are.same(ips, zone_ips(OTHER))
+    assert.are.same(third, zone_ips(THIRD))
   end)
 
   it("refuses malformed lines and bad options with status 2, before any request", function()
@@ -685,6 +913,45 @@ describe("scripts/delete_across_zones.lua", function()
   it("works in the sandbox as its header shows", function()
     local out, err, code = sandbox("delete_across_zones.lua", {}, ZONE .. " 192.0.2.1\n")
     assert.are.equal(0, code, err)
-    assert.are.equal("1 zone(s): 1 deleted, 0 failed, 0 pending", lines(out)[#lines(out)])
+    assert.are.equal("1 zone(s): 1 deleted, 0 failed, 0 pending, 0 unsent", lines(out)[#lines(out)])
+  end)
+end)
+
+describe("scripts/demo.lua", function()
+  it("prints the pending and the unsent IPs each on a line of their own, then exits 4", function()
+    local ips = seed_many(200)
+    -- Both batches are in flight at once: the first request to arrive is refused (403: its
+    -- IPs unsent), the other fails with 500s on every attempt (its IPs pending).
+    refuse("DELETE")
+    fault("DELETE")
+    local out, err, code = run("demo.lua", ips)
+    assert.are.equal(4, code, err)
+    local order, got, other = {}, { pending = {}, unsent = {} }, {}
+    for _, l in ipairs(lines(out)) do
+      local ip = l:match("^pending  (%S+)%s+%(sent, not known whether it was deleted%)$")
+      local status = ip and "pending"
+      if not ip then
+        ip = l:match("^unsent   (%S+)%s+%(certainly not deleted%)$")
+        status = ip and "unsent"
+      end
+      if ip then
+        table.insert(got[status], ip)
+        if order[#order] ~= status then order[#order + 1] = status end
+      else
+        other[#other + 1] = l
+      end
+    end
+    assert.are.same({ "pending", "unsent" }, order)
+    assert.are.same({ "0 deleted, 0 failed, 100 pending, 100 unsent, 4 request(s)" }, other)
+    local batches = { slice(ips, 1, 100), slice(ips, 101, 200) }
+    local u = got.unsent[1] == ips[1] and 1 or 2 -- the refused batch
+    assert.are.same(batches[u], got.unsent)
+    assert.are.same(batches[3 - u], got.pending)
+    local e = lines(err)
+    assert.are.equal(3, #e)
+    assert.matches("^demo: HTTP [45]0[03]: ", e[1])
+    assert.are.equal("demo: 100 IP(s) pending: check them, or restore them from the journal", e[2])
+    assert.are.equal("demo: 100 IP(s) unsent: safe to send again", e[3])
+    assert.are.same(ips, zone_ips()) -- neither the 403 nor the 500s changed anything
   end)
 end)

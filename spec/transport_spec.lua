@@ -251,3 +251,118 @@ describe("credentials from a file", function()
     fake:stop()
   end)
 end)
+
+describe("waits are bounded by max_retry_wait", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+
+  local function zone_of(n)
+    local list = {}
+    for i = 1, n do list[i] = { string.format("10.8.%d.%d", i // 250, i % 250), "us-east-1", "aws" } end
+    return list
+  end
+
+  -- A Ratelimit header that says the budget is spent for `t` seconds, on the first DELETE's
+  -- answer (which is processed: its batch is deleted).
+  for _, t in ipairs { 100000, 3000 } do
+    it("a Ratelimit reset of " .. t .. " s after batch 1 ends the call with nil, err, partial; no sleep", function()
+      fake:reset()
+      local list = zone_of(250)
+      fake:set_zone(ZONE, list)
+      fake:fault { match = { method = "DELETE" }, headers = {
+        Ratelimit = string.format('"default";r=0;t=%d', t), ["Ratelimit-Policy"] = '"default";q=1200;w=300' } }
+      local waits = {}
+      -- a budget of its own (the key includes the limits): the API's word outlives a client
+      local c = fake:client { on_wait = function(secs) waits[#waits + 1] = secs end,
+        rate_limit = { requests = 1200 + t % 7, per = 300 } }
+      local ips = H.pluck(list, 1)
+      local t0 = require("socket").gettime()
+      local res, err, partial = c.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = ips,
+        concurrency = 1 }
+      assert.is_true(require("socket").gettime() - t0 < 10, "the call slept")
+      assert.is_nil(res)
+      assert.are.equal("rate_limited", err.kind)
+      assert.is_true(err.retry_after > 60 and err.retry_after <= t, tostring(err.retry_after))
+      assert.is_true(err.unsent)
+      assert.matches("max_retry_wait", err.message)
+      assert.are.same({}, waits)
+      -- batch 1 is on record as deleted; the rest was never sent, and is still there
+      assert.are.equal(100, #partial.value.succeeded)
+      assert.are.equal(150, #partial.value.unsent)
+      assert.are.equal(0, #partial.value.pending)
+      assert.are.equal(150, #fake:zone(ZONE))
+      c:close()
+    end)
+  end
+end)
+
+describe("slots and hooks are given back on every path", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+
+  it("an on_wait hook that raises, in a task, leaves max_in_flight = 1 usable", function()
+    fake:reset()
+    fake:set_zone(ZONE, { { "192.0.2.1", "us-east-1", "aws" } })
+    local raise = true
+    local c = fake:client { max_in_flight = 1, rate_limit = { requests = 1, per = 0.3 },
+      on_wait = function() if raise then error("hook failed") end end }
+    local list = function() return c.cache.origin_cloud_regions.list { zone_id = ZONE } end
+    assert(list()) -- spends the budget: the next request waits, and the hook raises
+    local t = cloudflare.spawn(list)
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.matches("hook failed", err)
+    raise = false
+    -- a slot kept by the task that raised would make these wait for ever: give them 20 s
+    local t1, t2 = cloudflare.spawn(list), cloudflare.spawn(list)
+    local deadline = require("socket").gettime() + 20
+    while (t1.status ~= "done" or t2.status ~= "done") and require("socket").gettime() < deadline do
+      cloudflare.sleep(0.05)
+    end
+    assert.are.equal("done", t1.status)
+    assert.are.equal("done", t2.status)
+    assert.are.equal(1, #t1:wait().value)
+    assert.are.equal(1, #t2:wait().value)
+    assert.are.equal(3, #fake:api_requests())
+    c:close()
+  end)
+end)
+
+describe("timeouts and waits must be sane", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+
+  for _, v in ipairs { 0, 0 / 0, 86400, -1, 1 / 0 } do
+    it("timeout = " .. tostring(v) .. " raises up front, per call and per client", function()
+      fake:reset()
+      local c = fake:client()
+      assert.has_error(function()
+        c.cache.origin_cloud_regions.list { zone_id = ZONE, timeout = v }
+      end)
+      local ok, err = pcall(c.cache.origin_cloud_regions.list, { zone_id = ZONE, timeout = v })
+      assert.is_false(ok)
+      assert.matches("bad argument 'timeout': expected more than 0 and 3600 seconds", err)
+      ok, err = pcall(fake.client, fake, { timeout = v })
+      assert.is_false(ok)
+      assert.matches("option 'timeout'", err)
+      ok, err = pcall(fake.client, fake, { connect_timeout = v })
+      assert.is_false(ok)
+      assert.matches("option 'connect_timeout'", err)
+      assert.are.equal(0, #fake:api_requests()) -- nothing was sent
+      c:close()
+    end)
+  end
+
+  it("max_retry_wait must be finite and at most a day", function()
+    local c = fake:client()
+    for _, v in ipairs { 1 / 0, 0 / 0, 86401, -1 } do
+      local ok, err = pcall(c.cache.origin_cloud_regions.list, { zone_id = ZONE, max_retry_wait = v })
+      assert.is_false(ok)
+      assert.matches("bad argument 'max_retry_wait'", err)
+    end
+    c:close()
+  end)
+end)

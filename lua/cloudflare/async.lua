@@ -83,9 +83,11 @@ local function run_ready()
   end
 end
 
--- Wakes the sleepers whose time came; returns the earliest deadline still ahead, or nil.
+-- Wakes the sleepers whose time came (all of them once the process is stopping: a signal
+-- cuts every sleep short); returns the earliest deadline still ahead, or nil.
 local function wake_sleepers(t)
   local earliest
+  if core.stopping() then t = math.huge end
   for i = #sleepers, 1, -1 do
     local s = sleepers[i]
     if s.at <= t then
@@ -199,7 +201,7 @@ end
 M.wait = Task.wait
 
 --- cloudflare.sleep(seconds): in a task, lets the others run meanwhile; elsewhere, runs the
---- tasks until the time has passed.
+--- tasks until the time has passed. A signal that stops the process ends it early.
 function M.sleep(secs)
   if type(secs) ~= "number" or secs ~= secs or secs < 0 or secs > 86400 then
     error("cloudflare.sleep: expected 0 to 86400 seconds, got " .. tostring(secs), 2)
@@ -210,7 +212,7 @@ function M.sleep(secs)
     sleepers[#sleepers + 1] = { at = deadline, task = me }
     co_yield(PARK)
   else
-    run_until(function() return now() >= deadline end, deadline)
+    run_until(function() return now() >= deadline or core.stopping() end, deadline)
   end
 end
 
@@ -228,10 +230,18 @@ function M.request(client, method, path, body, opts)
   return x:finish()
 end
 
+-- errs[i] of a function that raised: its message and traceback, as a cloudflare.Error.
+local function raised(e, tb)
+  local msg = type(e) == "string" and e or tostring(e)
+  return core.error { kind = "raised", message = msg, traceback = tb, value = e }
+end
+
 --- cloudflare.parallel(fns[, {concurrency = n}]) -> results, errs: runs the functions as
 --- tasks, at most n at once (default 8); results[i], errs[i] are the first two values fns[i]
---- returned. Every task finishes before it returns; if any raised, the first one's error
---- (by index) is raised then.
+--- returned. Every task finishes before it returns, and it never raises for a task: one that
+--- raised has errs[i] (kind "raised", with message and traceback) while the others keep their
+--- results; once a signal stops the process, functions not yet started are not, and their
+--- errs[i] say so (kind "interrupted").
 function M.parallel(fns, opts)
   if type(fns) ~= "table" then
     error("cloudflare.parallel: expected a list of functions, got " .. type(fns), 2)
@@ -247,29 +257,36 @@ function M.parallel(fns, opts)
   if math.type(conc) ~= "integer" or conc < 1 then
     error("cloudflare.parallel: concurrency must be a whole number >= 1, got " .. tostring(conc), 2)
   end
-  local results, errs, failed = {}, {}, {}
+  local results, errs = {}, {}
   local nexti = 1
+  local function run_one(i)
+    local tb
+    local ok, a, b = xpcall(fns[i], function(e)
+      tb = debug.traceback(type(e) == "string" and e or tostring(e), 2)
+      return e
+    end)
+    if ok then
+      results[i], errs[i] = a, b
+    else
+      errs[i] = raised(a, tb)
+    end
+  end
   local function worker()
     while nexti <= n do
       local i = nexti
       nexti = i + 1
-      local ok, a, b = xpcall(fns[i], handler)
-      if ok then
-        results[i], errs[i] = a, b
+      local sig = core.stopping()
+      if sig then
+        errs[i] = core.error { kind = "interrupted", signal = sig, unsent = true,
+          message = format("not started: cfrun is stopping after %s", sig) }
       else
-        failed[#failed + 1] = { i = i, err = a }
+        run_one(i)
       end
     end
   end
   local workers = {}
   for w = 1, math.min(conc, n) do workers[w] = M.spawn(worker) end
   for w = 1, #workers do workers[w]:wait() end
-  if #failed > 0 then
-    table.sort(failed, function(x, y) return x.i < y.i end)
-    local e = failed[1].err
-    if type(e) == "string" then e = format("cloudflare.parallel: fns[%d]: %s", failed[1].i, e) end
-    error(e, 0)
-  end
   return results, errs
 end
 
@@ -282,15 +299,30 @@ function M.semaphore(n)
   return setmetatable({ limit = n, used = 0, queue = {}, qhead = 1, qtail = 0 }, Semaphore)
 end
 
+-- What acquire hands out: closing it (a `<close>` variable) gives the slot back once.
+local Slot = {}
+Slot.__index = Slot
+function Slot:release()
+  local sem = self.sem
+  if sem then
+    self.sem = nil
+    sem:release()
+  end
+end
+Slot.__close = Slot.release
+
+--- sem:acquire() -> slot: hold it in a `<close>` variable, so that an error or a signal
+--- between acquire and release cannot keep the slot (slot:release() gives it back earlier).
 function Semaphore:acquire()
   local me = current()
   if self.used < self.limit or not me then
     self.used = self.used + 1
-    return
+    return setmetatable({ sem = self }, Slot)
   end
   self.qtail = self.qtail + 1
   self.queue[self.qtail] = me
   co_yield(PARK) -- the releaser hands its slot over: `used` stays as it was
+  return setmetatable({ sem = self }, Slot)
 end
 
 function Semaphore:release()

@@ -1,8 +1,9 @@
 -- cloudflare.batch: the batch engine behind the bulk operations of an endpoint family: inputs
 -- split into batches of the API's size and sent concurrently, the ledger that puts every
 -- result back in the caller's order, the merge of each answer (whichever generation gave it)
--- into succeeded, failed and pending, dry runs, and the journal of every batch. Must not
--- know paths or wire shapes beyond what cloudflare.binder and the description give it.
+-- into succeeded, failed, pending (sent, fate unknown) and unsent (certainly not applied),
+-- dry runs, and the journal of every batch. Must not know paths or wire shapes beyond what
+-- cloudflare.binder and the description give it.
 --
 -- Error convention, kept by every function here: programming mistakes (bad arguments) raise;
 -- what happens on the wire returns nil, err, partial, err being a cloudflare.Error.
@@ -32,7 +33,8 @@ local M = {}
 local function new_batch_result(ctx, n)
   return {
     id = ctx.gen.setting_id,
-    value = { succeeded = array(new_table(n, 0)), failed = array(), pending = array() },
+    value = { succeeded = array(new_table(n, 0)), failed = array(), pending = array(),
+      unsent = array() },
     requests = 0,
     generation = ctx.gen.name,
   }
@@ -45,8 +47,11 @@ end
 local function new_ledger(n)
   -- batch_of: canonical IP -> the list it was sent in, then true once a response accounted
   -- for it. Per call, not per batch, and sized for the n inputs once rather than grown by
-  -- rehashing: with rank_of, these are a bulk call's largest tables.
-  return { n = n, input_of = {}, rank_of = new_table(0, n), ranks = {}, batch_of = new_table(0, n) }
+  -- rehashing: with rank_of, these are a bulk call's largest tables. claimed: inputs that a
+  -- response to another request named (their fate is unknown even if never sent);
+  -- unexpected: IPs a response named that the caller never gave.
+  return { n = n, input_of = {}, rank_of = new_table(0, n), ranks = {}, batch_of = new_table(0, n),
+    claimed = {}, unexpected = {} }
 end
 
 -- The caller's spelling of canonical IP c, nil for an IP the caller did not give.
@@ -92,6 +97,22 @@ local function append_pending(res, order, first, last)
   for i = first, last or #order do pending[#pending + 1] = order[i] end
 end
 
+-- IPs certainly not applied (never sent, or refused as a whole); one a response claimed to
+-- have handled is pending instead, as its fate is then unknown.
+local function append_unsent(res, ledger, order, first, last)
+  local unsent, pending, claimed = res.value.unsent, res.value.pending, ledger.claimed
+  for i = first, last or #order do
+    local c = order[i]
+    if claimed[c] then pending[#pending + 1] = c else unsent[#unsent + 1] = c end
+  end
+end
+
+-- A batch whose request failed as a whole: unsent when no attempt can have been applied
+-- (err.unsent, see cloudflare.transport), else pending.
+local function append_failed_batch(res, ledger, sent, err)
+  if err.unsent then append_unsent(res, ledger, sent, 1) else append_pending(res, sent, 1) end
+end
+
 -- Merges one batch's `result` into res. Items are taken one by one so that a malformed item
 -- cannot hide the valid ones (a change must never go unrecorded); IPs of the batch that the
 -- response does not account for go to pending. Returns a description of what was wrong, or nil.
@@ -103,7 +124,7 @@ local function merge_batch(ctx, res, ledger, result, sent, retried, listed, abse
   if type(result) == "table" then value, where, fields = binder.unwrap(ctx.gen, result) end
   if type(value) ~= "table" or type(value.succeeded) ~= "table"
       or type(value.failed) ~= "table" then
-    append_pending(res, sent, 1)
+    append_pending(res, sent, 1) -- applied or not: the answer does not say
     if type(result) ~= "table" then
       return "result is a " .. type(result) .. ", expected an object"
     end
@@ -131,12 +152,22 @@ local function merge_batch(ctx, res, ledger, result, sent, retried, listed, abse
       else
         -- what was sent is canonical, and the server echoes it
         local c = batch_of[raw] == sent and raw or canonical(raw) or raw
-        if batch_of[c] == true then -- each IP has exactly one fate: keep the first report
-          problem = problem or format("the response reports %s twice", c)
+        local mine = batch_of[c]
+        if mine ~= sent then
+          -- Not an IP of this request (or reported twice): each IP's fate comes from the
+          -- answer to the request that carried it, so this word is not taken, but the call
+          -- is suspect, and an input named so is at best pending (see append_unsent).
+          if mine == true then
+            problem = problem or format("the response reports %s twice", c)
+          else
+            problem = problem or format("the response names %s, which was not sent in this request", c)
+            if rank_of[c] then
+              ledger.claimed[c] = true
+            else
+              ledger.unexpected[#ledger.unexpected + 1] = { origin_ip = c, list = list }
+            end
+          end
           goto next_item
-        end
-        if batch_of[c] ~= sent then -- kept (a deletion is never dropped), but the call is suspect
-          problem = problem or format("the response names %s, which was not sent", c)
         end
         batch_of[c] = true
         local input = input_of[c] or (rank_of[c] and c) or nil -- input_for, inlined
@@ -177,13 +208,79 @@ local function merge_batch(ctx, res, ledger, result, sent, retried, listed, abse
   return problem
 end
 
+local LISTS = { "succeeded", "failed", "pending", "unsent" }
+
+-- The one check of every path's accounts: each IP of `order` (the canonical inputs) is in
+-- exactly one of the four lists, and nothing else is, but entries placed by rank (invalid
+-- inputs, overridden duplicates). An IP found in none is added as pending when it was sent,
+-- unsent when not. Returns a description of what was wrong, or nil.
+local function check_partition(res, ledger, order)
+  local where, ranks, rank_of, problem = {}, ledger.ranks, ledger.rank_of, nil
+  for _, list in ipairs(LISTS) do
+    for _, e in ipairs(res.value[list]) do
+      local c = type(e) == "table" and e.origin_ip or e
+      -- an entry placed by rank is its IP's outcome unless it reports another input's problem
+      if not ranks[e] or ranks[e] == rank_of[c] then
+        if where[c] then
+          problem = problem or format("%s is both %s and %s", c, where[c], list)
+        elseif not rank_of[c] then
+          problem = problem or format("%s is %s but is not an input", c, list)
+        end
+        where[c] = where[c] or list
+      end
+    end
+  end
+  for _, c in ipairs(order) do
+    if not where[c] then
+      problem = problem or format("%s had no outcome", c)
+      local into = type(ledger.batch_of[c]) == "table" and res.value.pending or res.value.unsent
+      into[#into + 1] = c
+    end
+  end
+  return problem
+end
+
+-- Every path of a batch call ends here (a raise too: see account_on_raise): results in input
+-- order, the partition checked, the counters of the run, the progress line gone.
 local function finish(res, ledger, err)
+  ledger.finished = true
   in_input_order(res.value.succeeded, ledger)
   in_input_order(res.value.failed, ledger)
-  if ledger.progress then ledger.progress:done() end
-  if not res.dry_run then binder.count(#res.value.succeeded, #res.value.failed, #res.value.pending) end
+  local problem = check_partition(res, ledger, ledger.order or {})
+  if problem and not err then
+    err = core.error { kind = "internal", message = "cfrun's accounts of this call were wrong ("
+      .. problem .. "); the lists were corrected, please report it" }
+  end
+  if #ledger.unexpected > 0 and err then err.unexpected = ledger.unexpected end
+  if ledger.progress then ledger.progress:done() end -- the run's close does it again: no-op
+  local v = res.value
+  if not res.dry_run then binder.count(#v.succeeded, #v.failed, #v.pending, #v.unsent) end
   if err then return nil, err, res end
   return res
+end
+
+-- Closed when a batch call's function is left: a call that raised (a hook that raised, say)
+-- still counts what it did in the run's counters, each IP once (pending when its request
+-- went out, unsent when not), so the job log tells the truth.
+local function account_on_raise(res, ledger)
+  return setmetatable({}, { __close = function(_, e)
+    if e == nil or ledger.finished then return end
+    ledger.finished = true
+    local v, n = res.value, { pending = 0, unsent = 0 }
+    local seen = {}
+    for _, list in ipairs(LISTS) do
+      for _, x in ipairs(v[list]) do seen[type(x) == "table" and x.origin_ip or x] = true end
+    end
+    for _, c in ipairs(ledger.order or {}) do
+      if not seen[c] then
+        local k = type(ledger.batch_of[c]) == "table" and "pending" or "unsent"
+        n[k] = n[k] + 1
+      end
+    end
+    if not res.dry_run then
+      binder.count(#v.succeeded, #v.failed, #v.pending + n.pending, #v.unsent + n.unsent)
+    end
+  end })
 end
 
 -- Sets up the journal of a batch call: each batch's intent lists its IPs with what `known`
@@ -191,15 +288,30 @@ end
 local function open_writer(run, path_j, fname, zone_id, known)
   local w, err = journal.open(path_j, fname, zone_id)
   if not w then return nil, err end
-  run.writer = w
+  run.writer = w -- closed with the run
   run.intent = function(sent) return journal.items(sent, known) end
   return true
 end
 
--- A call that cannot journal sends nothing: every IP stays pending.
+-- What a batch call holds while it runs: options, the journal writer and the progress line
+-- (whose hook on the transport's waits must be taken back). Held in a `<close>` variable, so
+-- every path gives them back, a raise or a signal included.
+local Run = {}
+Run.__index = Run
+function Run:__close()
+  if self.writer and self.writer.close then self.writer:close() end
+  if self.ledger.progress then self.ledger.progress:done() end
+end
+
+local function new_run(ctx, a, ledger, absent_on_retry)
+  return setmetatable({ opts = a.opts, concurrency = a.concurrency or ctx.family.CONCURRENCY,
+    absent_on_retry = absent_on_retry, ledger = ledger }, Run)
+end
+
+-- A call that cannot journal sends nothing: every IP is unsent.
 local function journal_failure(res, ledger, order, message)
-  append_pending(res, order, 1)
-  return finish(res, ledger, core.error { kind = "journal", message = message })
+  append_unsent(res, ledger, order, 1)
+  return finish(res, ledger, core.error { kind = "journal", unsent = true, message = message })
 end
 
 -- The progress line of a call of more than one batch (not in a task: tasks would fight over
@@ -219,9 +331,10 @@ local function listing_for(ctx, res, ledger, order, zone_id, opts)
     res.requests = n
     if ledger.progress then ledger.progress:update(0, n) end
   end)
-  if not current then
+  if not current then -- nothing was changed yet
     res.requests = listing.requests or res.requests
-    append_pending(res, order, 1)
+    append_unsent(res, ledger, order, 1)
+    listing.unsent = true
     return nil, listing
   end
   res.requests = listing.requests
@@ -248,17 +361,25 @@ local function run_batches(ctx, g, path, order, body_of, res, ledger, run)
     if w then
       local ok, jerr = w:write { phase = "intent", batch = batch, items = run.intent(sent) }
       if not ok then -- never send what the journal could not record
-        append_pending(res, sent, 1)
-        return core.error { kind = "journal", message = jerr }
+        append_unsent(res, ledger, sent, 1)
+        return core.error { kind = "journal", unsent = true, message = jerr }
+      end
+    end
+    -- once it goes out, its IPs are this request's: a raise before the answer leaves them
+    -- pending, not unsent
+    local batch_of = ledger.batch_of
+    local function on_send()
+      for i = 1, #sent do
+        if batch_of[sent[i]] ~= true then batch_of[sent[i]] = sent end
       end
     end
     local result, info, attempts = binder.send(ctx, g.method, path, body_of(sent), run.opts,
       w and function(attempt, r, i)
         if r == nil then w:write(journal.outcome(batch, attempt, nil, i)) end
-      end)
+      end, on_send)
     res.requests = res.requests + attempts
     if result == nil then
-      append_pending(res, sent, 1)
+      append_failed_batch(res, ledger, sent, info)
       return info
     end
     local ns, nf = #res.value.succeeded, #res.value.failed
@@ -289,15 +410,25 @@ local function run_batches(ctx, g, path, order, body_of, res, ledger, run)
   else
     local workers = {}
     for i = 1, conc do workers[i] = worker end
-    async.parallel(workers, { concurrency = conc })
+    local _, errs = async.parallel(workers, { concurrency = conc })
+    for i = 1, conc do -- a worker raised (a hook did): the call raises, as it would alone
+      if errs[i] and errs[i].kind == "raised" then error(errs[i].value, 0) end
+    end
   end
   if next_batch <= nbatches then -- never started
-    append_pending(res, order, (next_batch - 1) * size + 1)
+    append_unsent(res, ledger, order, (next_batch - 1) * size + 1)
   end
-  if conc > 1 and #res.value.pending > 1 then -- failed batches ended in any order
-    local pos = {}
-    for i, c in ipairs(order) do pos[c] = i end
-    table.sort(res.value.pending, function(a, b) return pos[a] < pos[b] end)
+  if conc > 1 then -- failed batches ended in any order
+    local pos
+    for _, list in ipairs { res.value.pending, res.value.unsent } do
+      if #list > 1 then
+        if not pos then
+          pos = {}
+          for i, c in ipairs(order) do pos[c] = i end
+        end
+        table.sort(list, function(a, b) return pos[a] < pos[b] end)
+      end
+    end
   end
   return finish(res, ledger, first_err)
 end
@@ -361,12 +492,13 @@ function M.delete(ctx, op, a, fname, level)
         { origin_ip = s, error = "invalid IP address", input = s }, i)
     end
   end
+  ledger.order = order
+  local accounts <close> = account_on_raise(res, ledger) -- luacheck: ignore 211 (closed on exit)
+  local run <close> = new_run(ctx, a, ledger, true)
   if a.dry_run and #order == 0 then res.dry_run = true end
   start_progress(ctx, ledger, fname, #order)
   if a.dry_run and #order > 0 then return dry_run_delete(ctx, a, order, res, ledger) end
 
-  local run = { opts = a.opts, concurrency = a.concurrency or ctx.family.CONCURRENCY,
-    absent_on_retry = true }
   if a.journal and #order > 0 then
     -- the journal needs each mapping's vendor and region before it goes: list the zone once
     local current, err = listing_for(ctx, res, ledger, order, a.zone_id, a.opts)
@@ -419,7 +551,9 @@ function M.update(ctx, op, a, fname, level)
       input_of[c], rank_of[c] = given ~= c and given or nil, i
     end
   end
-  local run = { opts = a.opts, concurrency = a.concurrency or ctx.family.CONCURRENCY }
+  ledger.order = order
+  local accounts <close> = account_on_raise(res, ledger) -- luacheck: ignore 211 (closed on exit)
+  local run <close> = new_run(ctx, a, ledger)
   start_progress(ctx, ledger, fname, #order)
   if a.journal and #order > 0 then
     local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, payload)

@@ -45,14 +45,13 @@ local function call_options(fname, args, level)
   for k, want in pairs(CALL_OPTIONS) do
     local v = args[k]
     if v ~= nil then
-      if type(v) ~= want or v < 0 then
-        argerror(fname, k, "expected a non-negative " .. want .. ", got " .. quote(v), level + 1)
+      if type(v) ~= want then
+        argerror(fname, k, "expected a " .. want .. ", got " .. quote(v), level + 1)
       end
+      local problem = util.LIMITS[k](v)
+      if problem then argerror(fname, k, problem, level + 1) end
       o[k] = v
     end
-  end
-  if o.max_retries and math.type(o.max_retries) ~= "integer" then
-    argerror(fname, "max_retries", "expected a whole number", level + 1)
   end
   return o
 end
@@ -154,11 +153,18 @@ end
 
 -- The checked arguments of a call: a table with one field per argument name, plus opts (the
 -- per-call transport options).
+-- Checks a call's arguments. Once a signal stopped the process, no call starts: the script
+-- is told so by an error (every call in flight returned nil, err, partial already).
 local function check(fname, op, args, level)
   util.check_args(fname, args, allowed(op), level + 1)
   local a = { opts = call_options(fname, args, level + 1) }
   for _, list in ipairs { op.args, op.options or {} } do
     for _, name in ipairs(list) do a[name] = ARGUMENTS[name](fname, args, level + 1) end
+  end
+  local sig = core.stopping()
+  if sig then -- an error object: cfrun reports it without a traceback, as it is no bug
+    error(core.error { kind = "interrupted", signal = sig, unsent = true,
+      message = format("%s: not sent: cfrun is stopping after %s", fname, sig) }, level + 1)
   end
   return a
 end
@@ -342,8 +348,8 @@ function M.is_absent(err)
 end
 
 --- t:send through the context's transport; an answer "no route" names the generation to use.
-function M.send(ctx, method, path, body, opts, on_attempt)
-  local result, info, attempts = ctx.transport:send(method, path, body, opts, on_attempt)
+function M.send(ctx, method, path, body, opts, on_attempt, on_send)
+  local result, info, attempts = ctx.transport:send(method, path, body, opts, on_attempt, on_send)
   if result == nil and info.kind == "api" and info.status == 404 and has_code(info, 7000)
       and not info.hint then
     info.hint = HINTS[ctx.gen.name]
@@ -381,23 +387,37 @@ local function call(ctx, g, path, body, opts, c, sent, on_attempt)
 end
 
 -- Adds a call's outcome to the state's counters (the job log line and exit status use them).
-function M.count(succeeded, failed, pending)
+function M.count(succeeded, failed, pending, unsent)
   local st = core.stats
-  st.succeeded, st.failed, st.pending = st.succeeded + succeeded, st.failed + failed,
-    st.pending + pending
+  st.succeeded, st.failed, st.pending, st.unsent = st.succeeded + succeeded,
+    st.failed + failed, st.pending + pending, st.unsent + (unsent or 0)
 end
 
--- Counts a single-item change: a definitive refusal failed, anything else unknown.
+-- Counts a single-item change: a definitive refusal failed, one not sent unsent, anything
+-- else unknown.
 local function count_single(res, err)
   if res then
     M.count(1, 0, 0)
   elseif err.kind == "exists" or (err.kind == "api" and err.status and err.status < 500
-      and err.status ~= 429) then
+      and err.status ~= 429 and err.status ~= 408 and err.status ~= 409) then
     M.count(0, 1, 0)
+  elseif err.unsent then
+    M.count(0, 0, 0, 1)
   else
     M.count(0, 0, 1)
   end
   return res, err
+end
+
+-- Counts a single-item change that raised (an on_wait hook, say) on its way out: a request
+-- that went out leaves its IP pending, else unsent. Closed by flows.change's `<close>`.
+local function single_guard()
+  local g = { requests = core.stats.requests }
+  return setmetatable(g, { __close = function(_, e)
+    if e ~= nil then
+      if core.stats.requests > g.requests then M.count(0, 0, 1) else M.count(0, 0, 0, 1) end
+    end
+  end })
 end
 
 ---------------------------------------------------------------------------------------------
@@ -547,9 +567,11 @@ end
 local function journaled(ctx, fname, g, a, path, body, known)
   local c = a.ip
   local w, jerr = journal.open(a.journal, fname, a.zone_id)
-  local ok = w and w:write { phase = "intent", batch = 1, items = journal.items({ c }, known) }
-  if not ok then
-    return nil, core.error { kind = "journal", message = jerr or "journal write failed" }
+  if not w then return nil, core.error { kind = "journal", unsent = true, message = jerr } end
+  local writer <close> = w -- luacheck: ignore 211 (closed however the call ends)
+  local ok, werr = w:write { phase = "intent", batch = 1, items = journal.items({ c }, known) }
+  if not ok then -- never send what the journal could not record
+    return nil, core.error { kind = "journal", unsent = true, message = werr or "journal write failed" }
   end
   local res, err = call(ctx, g, path, body, a.opts, c, a, function(attempt, r, i)
     if r == nil then w:write(journal.outcome(1, attempt, nil, i)) end
@@ -569,6 +591,7 @@ end
 
 function flows.change(ctx, op, args, fname)
   local a = check(fname, op, args, 2)
+  local guard <close> = single_guard() -- luacheck: ignore 211 (closed on exit)
   local g = op[ctx.gen.name]
   local c = a.ip
   local requests, current = 0, nil
@@ -580,6 +603,7 @@ function flows.change(ctx, op, args, fname)
       if g.absent_first then return count_single(nil, exists_error(c, found.value)) end
       current = found.value
     elseif g.absent_first and not err.absent or g.lookup == "always" then
+      if not err.absent then err.unsent = true end -- the change itself was never sent
       return count_single(nil, err) -- absent (nothing to delete), or nothing learnt: not sent
     end
   end

@@ -122,13 +122,26 @@ function M.read_ips(source)
   return ips, bad
 end
 
---- cli.fail(err, partial): report a wire failure (and what stayed pending); exit EXIT_PENDING.
-function M.fail(err, partial)
+--- What to do next with the IPs a batch call left without an answer, as cli.fail says it:
+--- cli.ADVICE.pending and cli.ADVICE.unsent.
+M.ADVICE = {
+  pending = "sent, not known whether changed; check them, or restore from the journal",
+  unsent = "certainly not changed; safe to send again",
+}
+
+--- cli.fail(err[, partial[, advice]]): report a wire failure on stderr, then the IPs it left
+--- pending and those it left unsent, each list on a line of its own with what to do next
+--- (cli.ADVICE, or advice.pending / advice.unsent in its place); exit EXIT_PENDING.
+function M.fail(err, partial, advice)
   local name = M.name()
   io.stderr:write(name, ": ", tostring(err), "\n")
-  if partial and partial.value and #partial.value.pending > 0 then
-    io.stderr:write(name, ": ", #partial.value.pending, " IP(s) pending (not known whether changed): ",
-      table.concat(partial.value.pending, " "), "\n")
+  local value = type(partial) == "table" and type(partial.value) == "table" and partial.value or {}
+  for _, status in ipairs { "pending", "unsent" } do
+    local ips = type(value[status]) == "table" and value[status] or {}
+    if #ips > 0 then
+      io.stderr:write(name, ": ", #ips, " IP(s) ", status, " (",
+        (advice and advice[status]) or M.ADVICE[status], "): ", table.concat(ips, " "), "\n")
+    end
   end
   os.exit(M.EXIT_PENDING)
 end

@@ -246,6 +246,36 @@ function Server:_authenticate(req)
   return fail(400, 6003, "Invalid request headers")
 end
 
+-- Credential headers as the request log shows them: the log is for anyone who can reach the
+-- control API, so it never holds a secret a client sent. Authorization keeps its scheme
+-- ("Bearer <redacted>"), so a spec still sees which kind was sent; X-Auth-Email is kept (an
+-- address, not a secret). The log's `credential` says what the server made of them.
+local SECRET_HEADERS = { authorization = true, ["proxy-authorization"] = true, ["x-auth-key"] = true }
+local REDACTED = "<redacted>"
+
+local function logged_headers(headers)
+  local out = {}
+  for name, value in pairs(headers) do
+    if SECRET_HEADERS[name] then
+      local scheme = value:match("^%s*([%w!#$%%&'*+.^_`|~-]+)%s+%S")
+      out[name] = scheme and (scheme .. " " .. REDACTED) or REDACTED
+    else
+      out[name] = value
+    end
+  end
+  return out
+end
+
+-- "token" or "key" (credentials accepted, by scheme), "rejected" (credentials presented but
+-- not accepted), or nil (none presented), for the request log.
+function Server:_credential_of(req)
+  local status, _, credential = self:_authenticate(req)
+  if not status then
+    return credential:match("^%a+")
+  end
+  return status == 403 and "rejected" or nil
+end
+
 local function serves(options, name)
   for _, g in ipairs(options.generations) do
     if g == name then
@@ -335,7 +365,8 @@ function Server:_handle_api(conn, req)
   req.generation = gen
   local record = {
     seq = self.next_seq, conn = conn.id, method = req.method, path = req.path, query = req.query,
-    headers = req.headers, body = req.body, cf_ray = self:_new_ray(), generation = gen and gen.name,
+    headers = logged_headers(req.headers), credential = self:_credential_of(req), body = req.body,
+    cf_ray = self:_new_ray(), generation = gen and gen.name,
   }
   self.requests[#self.requests + 1] = record
 

@@ -1,14 +1,21 @@
 -- cloudflare.journal: the append-only record of what cfrun was about to change and what it
 -- changed (JSON lines, each fsync'd before the request it announces is sent), and `restore`,
--- which re-creates every mapping a journal shows as deleted. Must never let a request go out
--- whose intent is not on disk.
+-- which re-creates every mapping a journal shows as deleted and the zone no longer has. Must
+-- never let a request go out whose intent is not on disk.
+--
+-- Error convention: programming mistakes (bad arguments, a writer used after close) raise;
+-- what happens on the disk or the wire returns nil, err[, partial].
 local core = require "cloudflare.core"
+local ip = require "cloudflare.ip"
 local json = require "cloudflare.json"
+local transport = require "cloudflare.transport"
 local util = require "cloudflare.util"
 
 local M = { VERSION = 1 }
 
-local handles = {} -- path -> open native journal, kept for the life of the process
+-- path -> { h = native journal, writers = open writers }: one descriptor per file however
+-- many calls write to it at once, closed with the last of them
+local handles = {}
 local calls = 0
 
 --- The journal path for a call: its `journal` argument, else $CFRUN_JOURNAL; `false`
@@ -25,43 +32,66 @@ local Writer = {}
 Writer.__index = Writer
 
 --- M.open(path, op, zone_id) -> writer | nil, message. One writer per API call: its records
---- share a call id.
+--- share a call id. Close it when the call ends (`local w <close> = ...`; a writer nobody
+--- closed is closed when collected).
 function M.open(path, op, zone_id)
-  local h = handles[path]
-  if not h then
-    local err
-    h, err = core.journal_open(path)
+  local entry = handles[path]
+  if not entry then
+    local h, err = core.journal_open(path)
     if not h then return nil, err end
-    handles[path] = h
+    entry = { h = h, writers = 0 }
+    handles[path] = entry
   end
+  entry.writers = entry.writers + 1
   calls = calls + 1
-  return setmetatable({ h = h, op = op, zone_id = zone_id,
+  return setmetatable({ entry = entry, path = path, op = op, zone_id = zone_id,
     call = string.format("%s-%06x-%d", core.timestamp(), math.random(0, 0xffffff), calls) }, Writer)
 end
 
 --- writer:write(record) -> true | nil, message. Adds version, time, call, op and zone.
+--- Raises once the writer is closed: a record written then would belong to no call.
 function Writer:write(rec)
+  local entry = self.entry
+  if not entry then error("cloudflare.journal: attempt to write to a closed writer", 2) end
   rec.v, rec.ts, rec.call, rec.op, rec.zone_id = M.VERSION, core.timestamp(), self.call, self.op,
     self.zone_id
-  return self.h:append(json.encode(rec))
+  return entry.h:append(json.encode(rec))
 end
+
+--- writer:close(): idempotent; also __close and __gc. The file is closed with its last writer.
+function Writer:close()
+  local entry = self.entry
+  if not entry then return end
+  self.entry = nil
+  entry.writers = entry.writers - 1
+  if entry.writers == 0 then
+    if handles[self.path] == entry then handles[self.path] = nil end
+    entry.h:close()
+  end
+end
+Writer.__close = Writer.close
+Writer.__gc = Writer.close
 
 -- A list of {ip, region, vendor} for the journal, from canonical IPs and what is known.
 function M.items(ips, known)
   local out = json.array()
-  for i, ip in ipairs(ips) do
-    local m = known and known[ip]
-    out[i] = { ip = ip, region = m and m.region, vendor = m and m.vendor }
+  for i, c in ipairs(ips) do
+    local m = known and known[c]
+    out[i] = { ip = c, region = m and m.region, vendor = m and m.vendor }
   end
   return out
 end
 
---- M.outcome(attempt, result_or_nil, info_or_err, merged) -> the outcome record of one attempt.
+--- M.outcome(batch, attempt, result_or_nil, info_or_err, entries) -> the outcome record of one
+--- attempt. For a failed attempt, error.unsent copies err.unsent (the request was certainly
+--- not applied: refused as a whole, or never written) and error.retryable says the transport
+--- may send the batch again after it, so a later attempt's fate can still be unknown.
 function M.outcome(batch, attempt, result, info, entries)
   local rec = { phase = "outcome", batch = batch, attempt = attempt, status = info and info.status,
     request_id = info and info.request_id }
   if result == nil then
-    rec.error = { kind = info.kind, status = info.status, message = info.message }
+    rec.error = { kind = info.kind, status = info.status, message = info.message,
+      unsent = info.unsent == true or nil, retryable = transport.retryable(info) or nil }
   elseif entries then
     rec.succeeded, rec.failed = json.array(), json.array()
     for _, e in ipairs(entries.succeeded) do
@@ -81,53 +111,103 @@ local DELETES = { bulk_delete = true, delete = true }
 -- by the names journals were written with (update and bulk_update were edit and bulk_edit)
 local WRITES = { bulk_update = true, update = true, bulk_edit = true, edit = true, create = true }
 
--- Works out, from the records in file order, which mappings the journal shows as deleted
--- (or possibly deleted: a request sent whose outcome never arrived) and still gone.
-local function deleted_mappings(records)
-  local state, order = {}, {}       -- ip -> { region, vendor } | false (not deleted)
-  local provisional = {}            -- call/batch -> { ip -> previous state }
-  local function set(ip, v)
-    if state[ip] == nil then order[#order + 1] = ip end
-    state[ip] = v
+local function mapping_of(it)
+  if type(it) == "table" and type(it.ip) == "string" and type(it.region) == "string"
+      and type(it.vendor) == "string" then
+    return ip.canonical(it.ip) or it.ip, it.region, it.vendor
   end
-  for _, r in ipairs(records) do
+end
+
+local function ip_of(it)
+  if type(it) == "table" and type(it.ip) == "string" then return ip.canonical(it.ip) or it.ip end
+end
+
+-- Works out, from the records in file order, which mappings the journal shows as deleted or
+-- possibly deleted (a request sent whose outcome never arrived) and not re-created since.
+-- Each IP keeps the set of calls' batches (call/batch) that claim it: a claim is made by a
+-- delete's intent or by a deletion its outcome reports, and withdrawn only by that same batch
+-- showing it deleted nothing there; so another call's "not found" (a deletion that lost the
+-- race to ours) never cancels ours. A successful write of the IP clears every claim before it.
+local function deleted_mappings(records)
+  local claims, order = {}, {} -- ip -> { key -> {region=, vendor=, seq=} }; first-claim order
+  local by_key = {}            -- key -> { ip -> true }: what each batch claims
+  local unsent = {}            -- key -> { attempt -> true when that attempt was certainly not applied }
+
+  local function claim(key, c, region, vendor, seq)
+    local set = claims[c]
+    if not set then
+      set = {}
+      claims[c] = set
+      order[#order + 1] = c
+    end
+    set[key] = { region = region, vendor = vendor, seq = seq }
+    by_key[key] = by_key[key] or {}
+    by_key[key][c] = true
+  end
+  local function withdraw(key, c)
+    if claims[c] then claims[c][key] = nil end
+  end
+  -- whether attempts 1..attempt-1 of a batch are all journaled as certainly not applied (so
+  -- this attempt is the first that could have deleted anything)
+  local function first_applied(key, attempt)
+    if math.type(attempt) ~= "integer" or attempt < 1 then return false end
+    local u = unsent[key] or {}
+    for a = 1, attempt - 1 do
+      if not u[a] then return false end
+    end
+    return true
+  end
+
+  for seq, r in ipairs(records) do
     local key = tostring(r.call) .. "/" .. tostring(r.batch)
     if DELETES[r.op] and r.phase == "intent" and type(r.items) == "table" then
-      local prev = {}
       for _, it in ipairs(r.items) do
-        if type(it) == "table" and type(it.ip) == "string" and type(it.region) == "string"
-            and type(it.vendor) == "string" then
-          prev[it.ip] = state[it.ip] or false
-          set(it.ip, { region = it.region, vendor = it.vendor }) -- possibly deleted from now on
+        local c, region, vendor = mapping_of(it)
+        if c then claim(key, c, region, vendor, seq) end -- possibly deleted from now on
+      end
+    elseif DELETES[r.op] and r.phase == "outcome" and type(r.error) == "table" then
+      local attempt = r.attempt
+      if math.type(attempt) == "integer" and r.error.unsent == true then
+        unsent[key] = unsent[key] or {}
+        unsent[key][attempt] = true
+        -- every attempt refused or never written, and no retry can follow: nothing deleted
+        if r.error.retryable ~= true and first_applied(key, attempt) then
+          for c in pairs(by_key[key] or {}) do withdraw(key, c) end
         end
       end
-      provisional[key] = prev
     elseif DELETES[r.op] and r.phase == "outcome" and type(r.succeeded) == "table" then
-      local prev = provisional[key] or {}
       for _, it in ipairs(r.succeeded) do
-        if type(it) == "table" and type(it.ip) == "string" and type(it.region) == "string"
-            and type(it.vendor) == "string" then
-          set(it.ip, { region = it.region, vendor = it.vendor })
+        local c, region, vendor = mapping_of(it)
+        if c then
+          claim(key, c, region, vendor, seq)
+        else
+          -- the server named the IP only: keep what the intent had, as of now
+          c = ip_of(it)
+          local mine = c and claims[c] and claims[c][key]
+          if mine then mine.seq = seq end
         end
       end
+      local first = first_applied(key, r.attempt)
       for _, it in ipairs(type(r.failed) == "table" and r.failed or {}) do
-        -- failed on a first attempt (no retry could have hidden our own deletion): this call
-        -- deleted nothing there
-        if type(it) == "table" and prev[it.ip] ~= nil and it.already_absent ~= true then
-          set(it.ip, prev[it.ip])
-        end
+        -- failed where no earlier attempt of ours can have deleted it (a first attempt, or
+        -- one after attempts never applied): this batch deleted nothing there
+        local c = ip_of(it)
+        if c and (it.already_absent ~= true or first) then withdraw(key, c) end
       end
-    elseif WRITES[r.op] and r.phase == "outcome" then
-      for _, it in ipairs(type(r.succeeded) == "table" and r.succeeded or {}) do
-        if type(it) == "table" and type(it.ip) == "string" and state[it.ip] then
-          set(it.ip, false) -- re-created since: nothing to restore
-        end
+    elseif WRITES[r.op] and r.phase == "outcome" and type(r.succeeded) == "table" then
+      for _, it in ipairs(r.succeeded) do
+        local c = ip_of(it)
+        if c and claims[c] then claims[c] = {} end -- re-created since: claims so far are void
       end
     end
   end
   local out = {}
-  for _, ip in ipairs(order) do
-    if state[ip] then out[#out + 1] = { ip = ip, region = state[ip].region, vendor = state[ip].vendor } end
+  for _, c in ipairs(order) do
+    local latest
+    for _, m in pairs(claims[c]) do
+      if not latest or m.seq > latest.seq then latest = m end
+    end
+    if latest then out[#out + 1] = { ip = c, region = latest.region, vendor = latest.vendor } end
   end
   return out
 end
@@ -146,17 +226,29 @@ function M.read(path, filter)
         records[#records + 1] = r
       end
     elseif line ~= "" then
-      bad = bad + 1 -- e.g. the last line of a process killed mid-write
+      bad = bad + 1 -- e.g. a line torn by a full disk or a kill mid-write
     end
   end
   f:close()
   return records, bad
 end
 
+-- A result of restore's own making (a dry run, nothing to send, a failed listing), shaped
+-- like bulk_update's.
+local function own_result(requests, dry_run)
+  return { value = { succeeded = json.array(), failed = json.array(), pending = json.array(),
+    unsent = json.array() }, requests = requests, dry_run = dry_run or nil }
+end
+
 --- journal.restore{ path=, zone_id=, since=, client=, dry_run= } -> res | nil, err, partial
---- Re-creates, with bulk_update, every mapping the journal shows as deleted from the zone (with
---- the vendor and region it had). Idempotent: restoring twice changes nothing more.
---- res is bulk_update's result plus res.restore = { candidates = n, bad_lines = n }.
+--- The plan, shared by the real run and the dry run: the mappings the journal shows as deleted
+--- (candidates) less those the zone has now (re-created since, by anyone: writing them would
+--- overwrite a newer state), from one listing; those left are re-created with bulk_update,
+--- with the vendor and region last journaled for them. A dry run stops right before sending
+--- and reports exactly those as succeeded. Idempotent: a second run finds them all present.
+--- res is bulk_update's result (its requests include the listing's) plus res.restore =
+--- { candidates = n, records = n, bad_lines = n, present = n, present_ips = {ip, ...} }.
+--- A failed listing gives nil, err, partial with nothing sent (every candidate unsent).
 function M.restore(args)
   util.check_args("journal.restore", args,
     { path = true, zone_id = true, since = true, client = true, dry_run = true }, 2)
@@ -172,21 +264,54 @@ function M.restore(args)
   end
   local records, bad = M.read(path, { zone_id = args.zone_id, since = args.since })
   if not records then util.argerror("journal.restore", "path", tostring(bad), 2) end
-  local items = deleted_mappings(records)
+  local candidates = deleted_mappings(records)
+  local info = { candidates = #candidates, bad_lines = bad, records = #records, present = 0,
+    present_ips = json.array() }
+  if #candidates == 0 then
+    local res = own_result(0, args.dry_run)
+    res.restore = info
+    return res
+  end
+
   local client = args.client or require("cloudflare").default_client()
+  local ocr = client.cache.origin_cloud_regions
+  local listing, lerr = ocr.list { zone_id = args.zone_id }
+  if not listing then
+    local partial = own_result(lerr.requests or 0, args.dry_run)
+    for i, m in ipairs(candidates) do partial.value.unsent[i] = m.ip end
+    partial.restore = info
+    return nil, lerr, partial
+  end
+  local now = {}
+  for _, m in ipairs(listing.value) do
+    if type(m.origin_ip) == "string" then now[ip.canonical(m.origin_ip) or m.origin_ip] = true end
+  end
+  local items = {}
+  for _, m in ipairs(candidates) do
+    if now[m.ip] then
+      info.present_ips[#info.present_ips + 1] = m.ip
+    else
+      items[#items + 1] = m
+    end
+  end
+  info.present = #info.present_ips
+  local listed = listing.requests or 1
+
   local res, err, partial
   if args.dry_run or #items == 0 then
-    res = { value = { succeeded = json.array(), failed = json.array(), pending = json.array() },
-      requests = 0, dry_run = args.dry_run or nil }
-    for i, it in ipairs(items) do
-      res.value.succeeded[i] = { origin_ip = it.ip, region = it.region, vendor = it.vendor, input = it.ip }
+    res = own_result(listed, args.dry_run)
+    if args.dry_run then
+      for i, m in ipairs(items) do
+        res.value.succeeded[i] = { origin_ip = m.ip, region = m.region, vendor = m.vendor, input = m.ip }
+      end
     end
   else
-    res, err, partial = client.cache.origin_cloud_regions.bulk_update {
-      zone_id = args.zone_id, items = items, journal = false }
+    res, err, partial = ocr.bulk_update { zone_id = args.zone_id, items = items, journal = false }
+    local out = res or partial
+    out.requests = (out.requests or 0) + listed
   end
   local out = res or partial
-  out.restore = { candidates = #items, bad_lines = bad, records = #records }
+  out.restore = info
   if not res then return nil, err, partial end
   return res
 end

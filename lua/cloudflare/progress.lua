@@ -42,7 +42,11 @@ function Progress:update(done_n, requests)
   self:draw()
 end
 
+--- p:done(): clears the line and gives the transport its wait hook back; idempotent (a
+--- call's `<close>` calls it on every path, after the call may have done so).
 function Progress:done()
+  if self.finished then return end
+  self.finished = true
   self.transport.on_wait = self.previous_hook
   io.stderr:write("\r\27[K")
   io.stderr:flush()

@@ -1,5 +1,7 @@
 -- cloudflare.repl: what the REPL (runtime/cf_repl.c) shows and offers: `show` (pretty results),
 -- `complete` (candidates for Tab) and `help`. Must not read input nor touch the terminal.
+-- What it prints goes through core.redact: no active credential (runtime/cf_redact.h) is shown.
+local core = require "cloudflare.core"
 local report = require "cloudflare.report"
 
 local concat, sort = table.concat, table.sort
@@ -133,8 +135,9 @@ local DOCS = {
 
   { "cloudflare.report.each", "(res) -> iterator",
     "for status, item in report.each(res): every IP of a batch result or partial, as "
-    .. "succeeded, failed or pending (pending items as {origin_ip=})." },
-  { "cloudflare.report.counts", "(res) -> {succeeded=, failed=, pending=, total=}", "The counts of a batch result." },
+    .. "succeeded, failed, pending or unsent (pending and unsent items as {origin_ip=})." },
+  { "cloudflare.report.counts", "(res) -> {succeeded=, failed=, pending=, unsent=, total=}",
+    "The counts of a batch result." },
   { "cloudflare.report.write", "(x[, {format=, out=, columns=}])",
     "Prints a batch result, a list of mappings or rows, one mapping or supported regions as "
     .. "an aligned table (format \"table\", the default), \"json\", \"jsonl\" or \"csv\"; out "
@@ -144,7 +147,9 @@ local DOCS = {
 
   { "cloudflare.json.encode", "(value[, {indent=true}]) -> string",
     "JSON with sorted keys; tables marked with json.array stay arrays even when empty." },
-  { "cloudflare.json.decode", "(text) -> value", "lua-cjson's decoder; JSON null is json.null." },
+  { "cloudflare.json.decode", "(text) -> value",
+    "Strict JSON (the decoder of API responses); JSON null is json.null, integer literals are "
+    .. "integers. Invalid JSON and an object that repeats a key raise." },
   { "cloudflare.json.array", "([t]) -> t", "Marks t (or a new table) to encode as a JSON array, even when empty." },
   { "cloudflare.json.is_array", "(t) -> boolean", "Whether t is marked as an array." },
 
@@ -169,7 +174,9 @@ local DOCS = {
     .. "--help and exits 2 on a usage error." },
   { "cloudflare.cli.zone", "(opts, usage) -> zone_id",
     "The zone from --zone, $CFRUN_SANDBOX_ZONE or $ZONE; exits 2 when missing or malformed." },
-  { "cloudflare.cli.fail", "(err, partial)", "Reports a wire failure and the pending IPs on stderr and exits 4." },
+  { "cloudflare.cli.fail", "(err, partial[, advice])",
+    "Reports a wire failure, the pending IPs (check or restore them) and the unsent ones (send "
+    .. "them again) on stderr, and exits 4." },
   { "cloudflare.cli.read_ips", "(source)", "iplist.read for scripts: reports every line that is not an address "
     .. "on stderr as FILE:LINE and exits 2 when the file cannot be read. Returns ips, bad." },
   { "cloudflare.cli.concurrency", "(opts, usage)", "The --concurrency option for a bulk call's "
@@ -241,8 +248,9 @@ local function build_index()
   if type(sel) == "table" and type(sel.__index) == "table" then
     for k, v in pairs(sel.__index) do register(v, "selector:" .. k) end
   end
-  -- client methods: from a client that never connects (no request is made)
-  local made, client = pcall(cf.new, { api_token = "repl-probe", base_url = "http://127.0.0.1:9" })
+  -- client methods: from a client that never connects (no request is made); its token is
+  -- shorter than any secret core.redact hides (cf_redact.h), so it hides nothing
+  local made, client = pcall(cf.new, { api_token = "probe", base_url = "http://127.0.0.1:9" })
   if made then
     register(client.close, "client:close")
     register(client.request, "client:request")
@@ -391,7 +399,7 @@ function M.help(...)
   else
     out = "no help for a " .. type(x) .. " value (help() lists the API)\n"
   end
-  io.stdout:write(out)
+  io.stdout:write(core.redact(out))
 end
 
 ---------------------------------------------------------------------------------------------
@@ -584,8 +592,8 @@ end
 local function special(x)
   if is_batch(x) then
     local c = report.counts(x)
-    local head = format("%s%d succeeded, %d failed, %d pending",
-      rawget(x, "dry_run") and "dry run: " or "", c.succeeded, c.failed, c.pending)
+    local head = format("%s%d succeeded, %d failed, %d pending, %d unsent",
+      rawget(x, "dry_run") and "dry run: " or "", c.succeeded, c.failed, c.pending, c.unsent)
     if math.type(rawget(x, "requests")) == "integer" then
       head = head .. " (" .. plural(x.requests, "request") .. ")"
     end
@@ -647,7 +655,7 @@ function M.render(...)
   return concat(blocks, one_line and "\t" or "\n") .. "\n"
 end
 
---- show(...): prints the results of an evaluated line.
+--- show(...): prints the results of an evaluated line, with every active credential redacted.
 function M.show(...)
   local ok, text = pcall(M.render, ...)
   if not ok then -- never lose a result to a printing bug: fall back to lua.c's way
@@ -655,7 +663,7 @@ function M.show(...)
     for i = 1, select("#", ...) do plain[i] = safe_tostring((select(i, ...))) end
     text = concat(plain, "\t") .. "\n(pretty printing failed: " .. tostring(text) .. ")\n"
   end
-  io.stdout:write(text)
+  io.stdout:write(core.redact(text))
   io.stdout:flush()
 end
 

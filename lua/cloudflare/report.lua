@@ -1,6 +1,6 @@
 -- cloudflare.report: walking results and printing them for a person (an aligned table) or a
 -- pipe (JSON, JSON lines, CSV). Knows the shapes the API layer returns: batch results
--- (succeeded/failed/pending), lists of mappings, single mappings and supported regions.
+-- (succeeded/failed/pending/unsent), lists of mappings, single mappings and supported regions.
 -- Writes only to the file it is given.
 local json = require "cloudflare.json"
 
@@ -9,15 +9,18 @@ local concat = table.concat
 
 local M = {}
 
-local STATUSES = { "succeeded", "failed", "pending" }
+-- The four outcomes of a batch call, each input IP in exactly one: succeeded, failed, pending
+-- (sent, fate unknown: check it, or restore it from the journal) and unsent (certainly not
+-- applied: it can simply be sent again). Results made before unsent existed have no such list.
+local STATUSES = { "succeeded", "failed", "pending", "unsent" }
 
 local function is_batch(x)
   return type(x) == "table" and type(x.value) == "table" and type(x.value.succeeded) == "table"
 end
 
 --- for status, item in report.each(res) do ... end: every IP of a batch result (or of the
---- partial result of a failure), as "succeeded" | "failed" | "pending". Pending items are
---- given as { origin_ip = ip }.
+--- partial result of a failure), as "succeeded" | "failed" | "pending" | "unsent", in that
+--- order. Pending and unsent items are given as { origin_ip = ip }.
 function M.each(res)
   if not is_batch(res) then error("report.each: expected a batch result (value.succeeded)", 2) end
   return coroutine.wrap(function()
@@ -29,7 +32,7 @@ function M.each(res)
   end)
 end
 
---- report.counts(res) -> { succeeded = n, failed = n, pending = n, total = n }
+--- report.counts(res) -> { succeeded = n, failed = n, pending = n, unsent = n, total = n }
 function M.counts(res)
   if not is_batch(res) then error("report.counts: expected a batch result (value.succeeded)", 2) end
   local c = { total = 0 }

@@ -56,10 +56,11 @@ function M.new(client, cfg)
 end
 
 function Transport:log(fmt, ...)
-  if self.debug then io.stderr:write("cfrun: ", format(fmt, ...), "\n") end
+  if self.debug then io.stderr:write("cfrun: ", core.sanitize(format(fmt, ...)), "\n") end
 end
 
--- Sleeps for `secs`, visibly: in the debug log and through the on_wait hook.
+-- Sleeps for `secs`, visibly: in the debug log and through the on_wait hook. A signal that
+-- stops the process cuts the sleep short.
 function Transport:wait(secs, reason)
   if secs <= 0 then return end
   self.stats.waits = self.stats.waits + 1
@@ -70,21 +71,33 @@ function Transport:wait(secs, reason)
   sleep(secs)
 end
 
+-- The error of a request the rate limit keeps from being sent within max_retry_wait.
+local function rate_limited(secs, max_wait)
+  return core.error { kind = "rate_limited", retry_after = secs, unsent = true,
+    message = format("not sent: the API's rate limit (Ratelimit header) resets in %.0f s, "
+      .. "more than max_retry_wait (%g s); try again later or raise max_retry_wait", secs, max_wait) }
+end
+
 -- The client-side budget: at most `budget` requests in any `per` seconds. A small margin
 -- covers the time a request takes to reach the server, whose window starts on arrival.
--- Loops, as other tasks may spend what a wait freed before this one wakes.
-function Transport:pace()
+-- Loops, as other tasks may spend what a wait freed before this one wakes. Returns an error
+-- instead of waiting longer than max_wait for the API's reset, or when a signal stops the
+-- process meanwhile.
+function Transport:pace(max_wait)
   local b = self.b
   while true do
+    if core.stopping() then return true end
     local t = now()
     if b.blocked_until > t then
-      self:wait(b.blocked_until - t, "the API's rate limit (Ratelimit header)")
+      local secs = b.blocked_until - t
+      if secs > max_wait then return false, rate_limited(secs, max_wait) end
+      self:wait(secs, "the API's rate limit (Ratelimit header)")
     elseif #b.sent >= b.budget
         and b.sent[b.head + 1] + b.per + math.min(0.05, b.per / 100) > t then
       self:wait(b.sent[b.head + 1] + b.per + math.min(0.05, b.per / 100) - t,
         format("client rate budget of %d requests per %g s", b.budget, b.per))
     else
-      return
+      return true
     end
   end
 end
@@ -131,42 +144,80 @@ local function retryable(err)
 end
 M.retryable = retryable
 
---- t:send(method, path, body, opts[, on_attempt]) -> result, info, attempts | nil, err, attempts
---- opts: max_retries, max_retry_wait, timeout, connect_timeout (per call). on_attempt(n,
---- result, info_or_err) is called after every attempt (the journal records each one).
-function Transport:send(method, path, body, opts, on_attempt)
+-- Whether a failed attempt certainly was not applied: never written (err.unsent from the
+-- transfer), or refused as a whole with a status that says so (any error status but 408, 409,
+-- 429 and 5xx, whose requests the server may have applied in part or in full).
+local function refused(err)
+  if err.unsent then return true end
+  local s = err.status
+  return err.kind ~= "decode" and s ~= nil and s >= 300 and s < 500 and s ~= 408 and s ~= 409
+    and s ~= 429
+end
+M.refused = refused
+
+-- The error of a request a stopping process no longer sends.
+local function stopped(sig, unsent)
+  core.consume_interrupt() -- reported here, so not raised as well
+  return core.error { kind = "interrupted", unsent = unsent or nil, signal = sig,
+    message = format("interrupted by %s: not sent, as cfrun is stopping", sig) }
+end
+
+--- t:send(method, path, body, opts[, on_attempt[, on_send]]) -> result, info, attempts |
+--- nil, err, attempts. opts: max_retries, max_retry_wait, timeout, connect_timeout (per call).
+--- on_attempt(n, result, info_or_err) is called after every attempt (the journal records
+--- each one), on_send(n) right before attempt n goes out.
+--- err.unsent is true when no attempt can have been applied (see refused); a signal that
+--- stops the process ends the call with err.kind "interrupted", and a wait longer than
+--- max_retry_wait (Retry-After, the API's Ratelimit reset) ends it with err.retry_after set.
+function Transport:send(method, path, body, opts, on_attempt, on_send)
   opts = opts or {}
   local max_retries = opts.max_retries or self.max_retries
   local max_wait = opts.max_retry_wait or self.max_retry_wait
   local req_opts = { timeout = opts.timeout, connect_timeout = opts.connect_timeout }
-  local attempt = 0
+  local attempt, unsent = 0, true -- unsent: no attempt so far can have been applied
   local slots = self.b.slots
   while true do
+    local sig = core.stopping()
+    if sig then return nil, stopped(sig, unsent), attempt end
     attempt = attempt + 1
-    slots:acquire()
-    self:pace()
-    self:record_send()
-    self.stats.requests = self.stats.requests + 1
-    core.stats.requests = core.stats.requests + 1
-    local started = now()
-    local result, info = async.request(self.client, method, path, body, req_opts)
-    slots:release()
-    local hints = info
-    self:observe(hints)
+    local result, info, started
+    do
+      -- given back however this block is left: an error in a hook, a signal
+      local slot <close> = slots:acquire() -- luacheck: ignore 211
+      local ok, perr = self:pace(max_wait)
+      sig = core.stopping()
+      if sig or not ok then
+        local err = sig and stopped(sig, unsent) or perr
+        err.unsent = unsent or nil -- an earlier attempt may have been applied
+        if on_attempt then on_attempt(attempt, nil, err) end
+        return nil, err, attempt - 1
+      end
+      if on_send then on_send(attempt) end
+      self:record_send()
+      self.stats.requests = self.stats.requests + 1
+      core.stats.requests = core.stats.requests + 1
+      started = now()
+      result, info = async.request(self.client, method, path, body, req_opts)
+    end
+    self:observe(info)
     if self.debug then
       self:log("%s %s -> %s (%s bytes, %.1f ms%s, attempt %d)", method, path,
         result and tostring(info.status) or (info.status and tostring(info.status) or info.kind),
-        tostring(hints.bytes or 0), (now() - started) * 1000,
-        hints.request_id and (", cf-ray " .. hints.request_id) or "", attempt)
+        tostring(info.bytes or 0), (now() - started) * 1000,
+        info.request_id and (", cf-ray " .. info.request_id) or "", attempt)
+    end
+    if result == nil then
+      unsent = unsent and refused(info)
+      info.unsent = unsent or nil
     end
     if on_attempt then on_attempt(attempt, result, info) end
     if result ~= nil then return result, info, attempt end
-    if info.kind == "interrupted" and core.termination_requested() then
-      -- SIGTERM: the attempt is journaled; stop the script rather than let it go on
-      error("terminated by SIGTERM: " .. info.message, 0)
-    end
 
     local err = info
+    if err.kind == "interrupted" then
+      core.consume_interrupt()
+      return nil, err, attempt
+    end
     if attempt > max_retries or not retryable(err) then return nil, err, attempt end
     local delay
     if err.retry_after then

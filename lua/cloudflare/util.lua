@@ -12,6 +12,29 @@ function M.quote(v)
   return format("%q", s)
 end
 
+-- A check that v is a finite number of seconds in [lo, hi] (above lo when open_lo).
+local function seconds(lo, hi, open_lo)
+  return function(v)
+    if type(v) ~= "number" or v ~= v or v < lo or v > hi or (open_lo and v == lo) then
+      return format("expected %s %g and %g seconds, got %s", open_lo and "more than" or "from",
+        lo, hi, M.quote(v))
+    end
+  end
+end
+
+--- The sane ranges of the transport's options, per call and per client: LIMITS[name](v) ->
+--- what is wrong with v, or nil. A timeout of 0, NaN or a day is a mistake, not a setting.
+M.LIMITS = {
+  timeout = seconds(0, 3600, true),
+  connect_timeout = seconds(0, 600, true),
+  max_retry_wait = seconds(0, 86400),
+  max_retries = function(v)
+    if math.type(v) ~= "integer" or v < 0 or v > 100 then
+      return "expected a whole number from 0 to 100, got " .. M.quote(v)
+    end
+  end,
+}
+
 --- Raises "<fname>: bad argument '<arg>': <msg>" at `level` (counted from the caller).
 function M.argerror(fname, arg, msg, level)
   error(format("%s: bad argument '%s': %s", fname, arg, msg), level + 1)

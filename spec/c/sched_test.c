@@ -6,19 +6,7 @@
 #include <time.h>
 
 #include "cf_cron.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond)                                                                                  \
-            passed++;                                                                              \
-        else {                                                                                     \
-            failed++;                                                                              \
-            printf("FAIL: " __VA_ARGS__);                                                          \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi)
 {
@@ -50,10 +38,9 @@ int main(void)
     static const struct {
         const char *in;
         double want;
-    } durations[] = {{"30s", 30},   {"15m", 900},  {"1h", 3600},   {"1h30m", 5400},
-                     {"500ms", 0.5}, {"1d", 86400}, {"2m30s", 150}, {"", -1},
-                     {"10", -1},     {"5x", -1},    {"-5s", -1},    {"0s", -1},
-                     {"m", -1},      {"1h 2m", -1}};
+    } durations[] = {{"30s", 30},   {"15m", 900},   {"1h", 3600}, {"1h30m", 5400}, {"500ms", 0.5},
+                     {"1d", 86400}, {"2m30s", 150}, {"", -1},     {"10", -1},      {"5x", -1},
+                     {"-5s", -1},   {"0s", -1},     {"m", -1},    {"1h 2m", -1}};
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         double got = cf_duration_parse(durations[i].in);
         CHECK(got == durations[i].want, "duration '%s' = %g, expected %g", durations[i].in, got,
@@ -77,14 +64,14 @@ int main(void)
     next_is("0 0 29 feb *", t, utc(2028, 2, 29, 0, 0));
     next_is("0 0 31 2 *", t, (time_t)-1);
 
-    static const char *const bad[] = {"* * * *",  "* * * * * *", "60 * * * *", "* 24 * * *",
-                                      "* * 0 * *", "* * * 13 *",  "* * * * 8",  "*/0 * * * *",
-                                      "5-1 * * * *", "a * * * *", "1,,2 * * * *"};
+    static const char *const bad[] = {"* * * *",     "* * * * * *", "60 * * * *",  "* 24 * * *",
+                                      "* * 0 * *",   "* * * 13 *",  "* * * * 8",   "*/0 * * * *",
+                                      "5-1 * * * *", "a * * * *",   "1,,2 * * * *"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cf_cron c;
         char err[128] = "";
-        CHECK(cf_cron_parse(bad[i], &c, err, sizeof err) != 0 && err[0],
-              "cron '%s' accepted", bad[i]);
+        CHECK(cf_cron_parse(bad[i], &c, err, sizeof err) != 0 && err[0], "cron '%s' accepted",
+              bad[i]);
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
