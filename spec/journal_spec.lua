@@ -83,7 +83,7 @@ end
 
 -- Waits until cond() is true (at most `limit` seconds, then fails the spec with `what`).
 local function wait_until(cond, what, limit)
-  local deadline = socket.gettime() + (limit or 30)
+  local deadline = socket.gettime() + (limit or 30) * H.SLOW
   while not cond() do
     assert(socket.gettime() < deadline, "timed out waiting: " .. what)
     socket.sleep(0.005)
@@ -347,7 +347,7 @@ describe("restore's accounting of claims", function()
 
   it("two overlapping deletes of one IP from two tasks: the later 'not found' keeps the other's deletion", function()
     -- the first delete to arrive is applied last, after the second one took the IP
-    fake:fault { match = { method = "DELETE" }, delay = 0.5 }
+    fake:fault { match = { method = "DELETE" }, delay = 0.5 * H.SLOW }
     local o = client.cache.origin_cloud_regions
     local a = cloudflare.spawn(function()
       return o.bulk_delete { zone_id = ZONE, ips = { "10.7.0.1", "10.7.0.2" }, journal = path }
@@ -368,7 +368,8 @@ describe("restore's accounting of claims", function()
   end)
 
   it("two overlapping deletes of one IP from two processes sharing CFRUN_JOURNAL", function()
-    fake:fault { match = { method = "DELETE" }, delay = 1.5 }
+    -- a's DELETE is held long enough for b to start and send its own (longer under memcheck)
+    fake:fault { match = { method = "DELETE" }, delay = 1.5 * H.SLOW }
     local script = H.tempfile(DELETER)
     local ips_a, ips_b = H.tempfile("10.7.0.1\n10.7.0.2\n"), H.tempfile("10.7.0.1\n10.7.0.3\n")
     local out_a = os.tmpname()
