@@ -50,6 +50,17 @@ local OPTION_TYPES = {
   log = "string", on_wait = "function", max_in_flight = "number", generation = "string",
 }
 
+-- The same names in the order the docs list them, for "valid: ..." in messages.
+local OPTION_NAMES = { "api_token", "api_token_file", "api_email", "api_key", "base_url",
+  "generation", "timeout", "connect_timeout", "max_retries", "max_retry_wait", "rate_limit",
+  "max_in_flight", "on_wait", "log", "ca_file", "max_body" }
+assert(#OPTION_NAMES == 16 and (function()
+  for _, k in ipairs(OPTION_NAMES) do if not OPTION_TYPES[k] then return false end end
+  local n = 0
+  for _ in pairs(OPTION_TYPES) do n = n + 1 end
+  return n == #OPTION_NAMES
+end)(), "OPTION_NAMES and OPTION_TYPES differ")
+
 local function env(name)
   local v = getenv(name)
   if v == "" then return nil end
@@ -72,6 +83,8 @@ local function read_token_file(path, level)
   return token
 end
 
+local warned_log = {} -- the CFRUN_LOG values warned about already
+
 local function check_transport_options(opts, level)
   local function bad(msg) error("cloudflare.new: " .. msg, level + 1) end
   for _, k in ipairs { "timeout", "connect_timeout", "max_retries", "max_retry_wait" } do
@@ -87,8 +100,22 @@ local function check_transport_options(opts, level)
   if mif and (math.type(mif) ~= "integer" or mif < 1) then
     bad("max_in_flight must be a whole number >= 1")
   end
-  local log = opts.log or env("CFRUN_LOG")
-  if log and log ~= "debug" and log ~= "off" then bad("log must be \"debug\" or \"off\"") end
+  local log = opts.log
+  if log and log ~= "debug" and log ~= "off" then
+    bad("option 'log' must be \"debug\" or \"off\", got " .. quote(log))
+  end
+  -- a bad CFRUN_LOG is the environment's, not the script's: warned about, once, and ignored
+  if not log then
+    log = env("CFRUN_LOG")
+    if log and log ~= "debug" and log ~= "off" then
+      if not warned_log[log] then
+        warned_log[log] = true
+        io.stderr:write(format("cfrun: warning: CFRUN_LOG=%s is not \"debug\" or \"off\"; ignored\n",
+          quote(log)))
+      end
+      log = nil
+    end
+  end
   return log
 end
 
@@ -101,7 +128,7 @@ local function build(opts, level)
   for k, v in pairs(opts) do
     local want = OPTION_TYPES[k]
     if not want then
-      error(format("cloudflare.new: unknown option %s", quote(k)), level)
+      error("cloudflare.new: " .. util.unknown("option", k, OPTION_NAMES), level)
     elseif type(v) ~= want then
       error(format("cloudflare.new: option '%s' must be a %s, got %s", k, want, type(v)), level)
     end
@@ -133,7 +160,8 @@ local function build(opts, level)
   if not config.api_token and not (config.api_email and config.api_key) then
     error("cloudflare: no credentials configured: set CLOUDFLARE_API_TOKEN (or "
       .. "CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), or pass "
-      .. "api_token to cloudflare.new", level)
+      .. "api_token to cloudflare.new; to try things without a token, run the script with "
+      .. "cfrun --sandbox (a local fake API with a sample zone)", level)
   end
   local log = check_transport_options(opts, level)
   -- the API generation: v2 (/origin/cloud_regions) unless the script or environment says v1
@@ -175,6 +203,7 @@ end
 local default_ns = {}
 for _, op in ipairs(origin_cloud_regions.NAMES) do
   default_ns[op] = function(args)
+    require("cloudflare.binder").check_colon(origin_cloud_regions, op, args, "cloudflare", 2)
     return get_default(2).cache.origin_cloud_regions[op](args)
   end
 end

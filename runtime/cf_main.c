@@ -39,7 +39,9 @@ static void print_usage(FILE *f)
             "  --lock PATH     the job's lock file (default: derived from the script)\n"
             "  --log-file PATH append the per-run JSON log lines there (default: stderr)\n"
             "  --quiet         no progress line\n"
-            "  --json          print the values the script returns as JSON\n"
+            "  --json          print the values the script and -e chunks return as JSON, one\n"
+            "                  document a line, or a failed run's error (with any partial\n"
+            "                  result); sets CFRUN_FORMAT=json, the scripts' --format default\n"
             "  --sandbox       start the built-in fake Cloudflare API on 127.0.0.1 and point\n"
             "                  the default client at it (zone in $CFRUN_SANDBOX_ZONE)\n"
             "  --fake-api ...  run only the fake Cloudflare API server (for tests and demos);\n"
@@ -223,33 +225,40 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script)
     lua_setglobal(L, "arg");
 }
 
-/* After a chunk ran: waits for the tasks it spawned (cloudflare.spawn), so no request is
- * abandoned mid-flight and a task's unobserved error is not lost. */
-static int drain_tasks(lua_State *L, int status)
+/* Pushes cloudflare.run's function `name`: the run policy lives there. */
+static void push_run(lua_State *L, const char *name)
 {
-    if (status != LUA_OK)
-        return status;
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    if (lua_getfield(L, -1, "cloudflare.async") != LUA_TTABLE) {
-        lua_pop(L, 2);
-        return status;
-    }
-    lua_getfield(L, -1, "drain");
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-    return cf_pcall(L, 0, 0);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cloudflare.run");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
 }
 
-static int do_chunk(lua_State *L, int status)
+/* Runs the loaded chunk through cloudflare.run.chunk, which also waits for the tasks it
+ * spawned (cloudflare.spawn) and, with --json, prints its values or its error as JSON. */
+static int do_chunk(lua_State *L, int status, int json)
 {
-    if (status == LUA_OK)
-        status = drain_tasks(L, cf_pcall(L, 0, 0));
+    if (status == LUA_OK) { /* stack: chunk */
+        push_run(L, "chunk");
+        lua_insert(L, -2); /* stack: run.chunk chunk */
+        lua_createtable(L, 0, 1);
+        lua_pushboolean(L, json);
+        lua_setfield(L, -2, "json"); /* stack: run.chunk chunk opts */
+        status = cf_pcall(L, 2, 2);
+        if (status == LUA_OK) { /* stack: ok err */
+            status = lua_toboolean(L, -2) ? LUA_OK : LUA_ERRRUN;
+            lua_remove(L, -2);
+            if (status == LUA_OK)
+                lua_pop(L, 1);
+        }
+    }
     return report(L, status);
 }
 
-static int do_string(lua_State *L, const char *s, const char *name)
+static int do_string(lua_State *L, const char *s, const char *name, int json)
 {
-    return do_chunk(L, luaL_loadbuffer(L, s, strlen(s), name));
+    return do_chunk(L, luaL_loadbuffer(L, s, strlen(s), name), json);
 }
 
 static int do_library(lua_State *L, const char *name)
@@ -262,8 +271,8 @@ static int do_library(lua_State *L, const char *name)
     return report(L, status);
 }
 
-/* Runs -e and -l in order, as lua.c does. */
-static int run_args(lua_State *L, char **argv, int upto)
+/* Runs -e and -l in order, as lua.c does; json: --json applies to the -e chunks. */
+static int run_args(lua_State *L, char **argv, int upto, int json)
 {
     for (int i = 1; i < upto; i++) {
         const char *a = argv[i];
@@ -274,7 +283,8 @@ static int run_args(lua_State *L, char **argv, int upto)
         if (a[0] != '-' || (a[1] != 'e' && a[1] != 'l'))
             continue;
         const char *extra = a[2] ? a + 2 : argv[++i];
-        int status = a[1] == 'e' ? do_string(L, extra, "=(command line)") : do_library(L, extra);
+        int status =
+            a[1] == 'e' ? do_string(L, extra, "=(command line)", json) : do_library(L, extra);
         if (status != LUA_OK)
             return status;
     }
@@ -288,16 +298,6 @@ static int load_script(lua_State *L, char **argv, int script)
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
         fname = NULL; /* stdin */
     return luaL_loadfile(L, fname);
-}
-
-/* Pushes cloudflare.run's function `name`: the run policy lives there. */
-static void push_run(lua_State *L, const char *name)
-{
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cloudflare.run");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, name);
-    lua_remove(L, -2);
 }
 
 /* Pushes the script's arguments; returns how many. */
@@ -398,7 +398,7 @@ static int prun(lua_State *L)
     }
     cf_lua_trap_exit(L);
     int script = rc->o->script;
-    int status = run_args(L, rc->argv, script);
+    int status = run_args(L, rc->argv, script, rc->o->json);
     int code;
     if (status != LUA_OK && !cf_lua_exit_code(L, -1, &code))
         lua_pushliteral(L, "a -e or -l option failed (see above)");
@@ -496,6 +496,13 @@ static int pmain(lua_State *L)
         return 1;
     }
 
+    /* --json reaches the example scripts too: cloudflare.cli defaults --format to
+     * $CFRUN_FORMAT (documented in README and cfrun.1); children inherit it */
+    if (o.json && setenv("CFRUN_FORMAT", "json", 1) != 0) {
+        message("cannot set CFRUN_FORMAT");
+        lua_pushinteger(L, EXIT_SCRIPT_ERROR);
+        return 1;
+    }
     /* a script or job: the first SIGINT or SIGTERM stops it, a second ends the process */
     cf_interrupt_install(CF_INTERRUPT_STOP);
     /* past a file size limit (ulimit -f) a write fails with EFBIG, which the journal reports
@@ -514,7 +521,7 @@ static int pmain(lua_State *L)
         return 1;
     }
 
-    int status = run_args(L, argv, o.script ? o.script : argc);
+    int status = run_args(L, argv, o.script ? o.script : argc, o.json);
     int code = status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
     if (status == LUA_OK && o.script)
         code = run_script(L, argv, o.script, argc, o.json);
@@ -524,7 +531,7 @@ static int pmain(lua_State *L)
         return 1;
     }
     if (code == 0 && !o.script && !o.has_e)
-        code = do_chunk(L, luaL_loadfile(L, NULL)) == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
+        code = do_chunk(L, luaL_loadfile(L, NULL), o.json) == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
     int sig = cf_termination_requested();
     lua_pushinteger(L, sig ? 128 + sig : code); /* a signal that stopped the run says so */
     return 1;

@@ -2,37 +2,47 @@
 -- file of "ZONE_ID IP" lines (a space, tab or comma between them; '#' starts a comment,
 -- blank lines are skipped). The zones are worked on concurrently, in one thread.
 --
--- Usage: cfrun scripts/delete_across_zones.lua [--zones N] [--concurrency N] [--format F]
---                                              [FILE|-]
+-- Usage: cfrun scripts/delete_across_zones.lua [OPTIONS] [FILE|-]
 --        cfrun --sandbox scripts/delete_across_zones.lua pairs.txt      (against the fake API)
 --
---   FILE              the ZONE_ID IP lines; "-" or nothing reads standard input
---   --zones N         zones worked on at once (default 4)
---   --concurrency N   batches of 100 in flight per zone (1 to 64, default 4)
---   --format F        table (default), json, jsonl or csv
+-- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
+-- place they are written).
+--
+-- Journal (by default; --journal PATH, --no-journal): one file for every zone's call, as
+-- delete_from_file.lua's header says; restore.lua --last --zone Z undoes it zone by zone.
+--
+-- A job run on a fixed list (a cron job, a retry after a failure) should pass
+-- --ignore-missing: its second run finds the IPs already gone and exits 0. Without it an IP
+-- with no mapping fails, which is what a one-off run on a list believed current wants.
 --
 -- All requests share the client's rate budget and in-flight bound (cloudflare.new's
 -- max_in_flight, 16), however many zones run at once.
 --
 -- Output: one row per IP, with its zone: succeeded (deleted, with the vendor and region it
--- had), failed (with the reason), pending (sent, not known whether deleted: check them, or
--- restore them from the journal) or unsent (certainly not deleted: safe to send again, e.g.
+-- had; would_delete under --dry-run), absent (under --ignore-missing), failed (with the
+-- reason), pending (sent, not known whether deleted: check them, or restore them from the
+-- journal) or unsent (certainly not deleted: safe to send again, e.g.
 -- by running the script again on those lines). In table format a count line follows ("2
 -- zone(s): 12 deleted, 1 failed, 0 pending, 87 unsent"). A zone whose call failed is named on
 -- stderr with the error, then its pending IPs and its unsent IPs, each list on a line of its
 -- own with what to do next; the other zones go on.
 --
--- Exit status: 0 every IP was deleted, 3 some IPs failed (e.g. they had no mapping), 2 usage
--- error, unreadable file or malformed lines (nothing is deleted then), 4 a request failed
--- in some zone: IPs are pending or unsent.
+-- Exit status: 0 every IP was deleted (or would be, or was already absent), 3 some IPs
+-- failed (e.g. they had no mapping), 2 usage error, unreadable file or malformed lines
+-- (nothing is deleted then), 4 a request failed in some zone: IPs are pending or unsent.
 
 local cli, report = cloudflare.cli, cloudflare.report
 
-local NAME = cli.name()
-local USAGE = NAME .. " [--zones N] [--concurrency N] [--format F] [FILE|-]"
-
-local opts, args = cli.parse(arg, { zones = "number", concurrency = "number", format = cli.FORMATS },
-  USAGE)
+local OPTIONS = cli.options(
+  { "zones", "number", arg = "N", help = "zones worked on at once (default 4)" },
+  { "concurrency", "number", arg = "N", help = "batches of 100 in flight per zone (1 to 64, default 4)" },
+  "format", "dry-run", "ignore-missing", "yes", "journal", "no-journal")
+local USAGE = cli.usage(OPTIONS, "[FILE|-]")
+local opts, args = cli.parse(arg, OPTIONS, USAGE, {
+  about = "Delete origin cloud region mappings in many zones at once, from ZONE_ID IP lines.",
+  operands = { { "FILE", "the ZONE_ID IP lines (a space, tab or comma between them, '#' comments);"
+    .. " \"-\" or nothing reads standard input" } },
+})
 local format = opts.format or "table"
 local zones_at_once = opts.zones or 4
 if math.type(zones_at_once) ~= "integer" or zones_at_once < 1 then
@@ -69,24 +79,15 @@ end
 if f ~= io.stdin then f:close() end
 if malformed > 0 then cli.die(malformed .. " malformed line(s), nothing was deleted") end
 
-local jobs = {}
-for i, zone in ipairs(zones) do
-  jobs[i] = function()
-    local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete {
-      zone_id = zone, ips = ips_of[zone], concurrency = concurrency }
-    return { res = res or partial, err = err }
-  end
-end
-local outcomes, errs = cloudflare.parallel(jobs, { concurrency = zones_at_once })
-
 -- A zone whose task has no result (not started once cfrun was stopping, or it raised): its
--- addresses are unsent when the error says nothing can have been sent, else pending.
-local function lost(zone, e)
+-- addresses are unsent when the error says nothing can have been sent (or `unsent` says so:
+-- its listing failed), else pending.
+local function lost(zone, e, unsent)
   local json, canonical = cloudflare.json, cloudflare.ip.canonical
   local value = { succeeded = json.array(), failed = json.array(), pending = json.array(),
     unsent = json.array() }
   local cause = type(e) == "table" and e.kind == "raised" and e.value or e
-  local into = (type(e) == "table" and e.unsent or type(cause) == "table" and cause.unsent)
+  local into = (unsent or type(e) == "table" and e.unsent or type(cause) == "table" and cause.unsent)
     and value.unsent or value.pending
   local seen = {}
   for _, s in ipairs(ips_of[zone]) do
@@ -101,16 +102,51 @@ local function lost(zone, e)
   return { res = { value = value }, err = e or "no result" }
 end
 
-local rows, total = {}, { succeeded = 0, failed = 0, pending = 0, unsent = 0 }
+if not opts["dry-run"] then
+  local count = 0
+  for _, zone in ipairs(zones) do count = count + #ips_of[zone] end
+  cli.confirm { n = count, yes = opts.yes, verb = "delete", summary = function()
+    local items = {} -- what would go, from a listing of each zone (only when asking)
+    for _, zone in ipairs(zones) do
+      local plan = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone,
+        ips = ips_of[zone], dry_run = true }
+      for _, it in ipairs(plan and plan.value.succeeded or {}) do
+        items[#items + 1] = { origin_ip = it.origin_ip, vendor = it.vendor, region = it.region, zone = zone }
+      end
+    end
+    return cli.plan_summary { verb = "delete", items = items }, #items
+  end }
+end
+
+local journal = cli.journal(opts) -- one file for every zone's call
+local jobs = {}
+for i, zone in ipairs(zones) do
+  jobs[i] = function()
+    local ips, absent = ips_of[zone], nil
+    if opts["ignore-missing"] then
+      ips, absent = cli.split_absent(zone, ips)
+      if not ips then return lost(zone, absent, true) end -- the listing failed: nothing sent
+    end
+    local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete {
+      zone_id = zone, ips = ips, dry_run = opts["dry-run"], concurrency = concurrency, journal = journal }
+    local out = res or partial
+    out.value.absent = absent
+    return { res = out, err = err }
+  end
+end
+
+local outcomes, errs = cloudflare.parallel(jobs, { concurrency = zones_at_once })
+
+local rows, total = {}, { succeeded = 0, failed = 0, pending = 0, unsent = 0, absent = 0 }
 for i, zone in ipairs(zones) do
   local o = outcomes[i] or lost(zone, errs[i])
-  local _, zone_rows = report.rows(o.res)
+  local _, zone_rows = report.rows(o.res, { dry_status = "would_delete" })
   for _, row in ipairs(zone_rows) do
     row.zone = zone
     rows[#rows + 1] = row
   end
   local c = report.counts(o.res)
-  for k in pairs(total) do total[k] = total[k] + c[k] end
+  for k in pairs(total) do total[k] = total[k] + (c[k] or 0) end
   if o.err then cli.note("zone %s: %s", zone, tostring(o.err)) end
   for _, status in ipairs { "pending", "unsent" } do -- as cli.fail says it, for this zone
     local list = o.res.value[status] or {}
@@ -123,8 +159,11 @@ end
 report.write(rows, { format = format,
   columns = { "zone", "status", "origin_ip", "vendor", "region", "error", "input" } })
 if format == "table" then
-  print(string.format("%d zone(s): %d deleted, %d failed, %d pending, %d unsent", #zones,
-    total.succeeded, total.failed, total.pending, total.unsent))
+  print(string.format("%d zone(s): %d %s, %d failed, %d pending, %d unsent%s", #zones,
+    total.succeeded, opts["dry-run"] and "would be deleted" or "deleted", total.failed,
+    total.pending, total.unsent,
+    opts["ignore-missing"] and string.format(", %d already absent", total.absent) or ""))
 end
+if opts["dry-run"] then cli.note("dry run: nothing was deleted") end
 if total.pending + total.unsent > 0 then os.exit(cli.EXIT_PENDING) end
 os.exit(total.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

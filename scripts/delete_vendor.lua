@@ -1,22 +1,25 @@
 -- delete_vendor.lua: delete every origin cloud region mapping of one vendor in a zone,
 -- optionally only in some regions or address ranges (all the limits given must hold).
 --
--- Usage: cfrun scripts/delete_vendor.lua [--zone Z] [--region R ...] [--region-match PATTERN]
---                                        [--cidr C ...] [--dry-run] [--format F]
---                                        [--concurrency N] VENDOR
+-- Usage: cfrun scripts/delete_vendor.lua [OPTIONS] VENDOR
 --        cfrun --sandbox scripts/delete_vendor.lua --dry-run aws     (against the fake API)
 --
---   VENDOR                 aws, azure, gcp or oci
---   --zone Z               the zone id (default: the sandbox zone under --sandbox, else $ZONE)
---   --region R             only mappings in region R (exact name; repeat for several)
---   --region-match PATTERN only regions matching a Lua pattern, e.g. '^eu%-'
---   --cidr C               only IPs in C, e.g. 10.0.0.0/8 or 2001:db8::/32 (repeatable)
---   --dry-run              show what would be deleted; delete nothing
---   --concurrency N        batches of 100 in flight at once (1 to 64, default 4)
---   --format F             table (default), json, jsonl or csv
+-- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
+-- place they are written).
+--
+-- It deletes what a listing of the zone just showed, so it takes no --ignore-missing: an IP
+-- can lack a mapping only if someone deleted it meanwhile (it fails then).
+--
+-- Journal: every run that changes something journals by default to a new file (0600) in
+-- $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/, made 0700), named by the
+-- UTC time and the script, and names it on stderr; `cfrun scripts/restore.lua --last` undoes
+-- the newest one. Creating one deletes the journals there beyond the newest 100 and those
+-- older than 30 days. $CFRUN_JOURNAL, when set, is used instead (set but empty: none); under
+-- --sandbox and --dry-run there is none. The cost: a journaled delete lists the zone first (the
+-- requests of a listing), to record what each deleted mapping was.
 --
 -- Output: one row per selected IP: succeeded (deleted, with its vendor and region: enough to
--- undo; under --dry-run, would be deleted), failed (with the reason), pending (sent, not known
+-- undo; under --dry-run the status is would_delete instead), failed (with the reason), pending (sent, not known
 -- whether deleted: check them, or restore them from the journal) or unsent (certainly not
 -- deleted: safe to send again, e.g. by running the script again). In table format a count line
 -- follows ("3 deleted, 0 failed, 0 pending, 0 unsent"). Notes (what was selected, dry run) go
@@ -31,12 +34,17 @@
 local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
 local R = cloudflare.cache.origin_cloud_regions
 
-local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] [--region R ...] [--region-match PATTERN] [--cidr C ...]"
-  .. " [--dry-run] [--format F] [--concurrency N] VENDOR"
-
-local opts, args = cli.parse(arg, { zone = "string", region = "list", ["region-match"] = "string",
-  cidr = "list", ["dry-run"] = "flag", format = cli.FORMATS, concurrency = "number" }, USAGE)
+local OPTIONS = cli.options("zone",
+  { "region", "list", arg = "R", help = "only mappings in region R (exact name; repeat for several)" },
+  { "region-match", "string", arg = "PATTERN", help = "only regions matching a Lua pattern, e.g. '^eu%-'" },
+  { "cidr", "list", arg = "C", help = "only IPs in C, e.g. 10.0.0.0/8 or 2001:db8::/32 (repeatable)" },
+  "dry-run", "format", "concurrency", "yes", "journal", "no-journal")
+local USAGE = cli.usage(OPTIONS, "VENDOR")
+local opts, args = cli.parse(arg, OPTIONS, USAGE, {
+  about = "Delete every origin cloud region mapping of one vendor in a zone, optionally only in"
+    .. " some regions or address ranges (all the limits given must hold).",
+  operands = { { "VENDOR", "aws, azure, gcp or oci" } },
+})
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 if #args ~= 1 then cli.die("expected one VENDOR", USAGE) end
@@ -57,11 +65,18 @@ local ips = selector:ips(listing)
 cli.note("%d of %d mapping(s) match %s", #ips, #listing.value,
   (tostring(selector):gsub("^selector: ", "")))
 
+if not opts["dry-run"] then
+  cli.confirm { n = #ips, yes = opts.yes, verb = "delete", summary = function()
+    return cli.plan_summary { verb = "delete", items = selector:filter(listing), zone = zone }
+  end }
+end
+
 local res, partial
 res, err, partial = R.bulk_delete { zone_id = zone, ips = ips, dry_run = opts["dry-run"],
+  journal = cli.journal(opts),
   concurrency = cli.concurrency(opts, USAGE) }
 local out = res or partial
-report.write(out, { format = format })
+report.write(out, { format = format, dry_status = "would_delete" })
 if format == "table" then
   local n = report.counts(out)
   print(string.format("%d %s, %d failed, %d pending, %d unsent", n.succeeded,

@@ -1,23 +1,21 @@
 -- move_region.lua: move origin cloud region mappings to another region. Each IP keeps the
 -- vendor of its current mapping, unless --vendor is given (which also creates missing ones).
 --
--- Usage: cfrun scripts/move_region.lua [--zone Z] --region R [--vendor V] [--dry-run] [--concurrency N]
---                                      [--format F] [IP ... | --file FILE]
+-- Usage: cfrun scripts/move_region.lua [OPTIONS] --region R [IP ... | --file FILE]
 --        cfrun --sandbox scripts/move_region.lua --region us-west-2 192.0.2.1   (fake API)
 --
---   IP ...        the addresses to move
---   --file FILE   read the addresses from FILE instead ("-": standard input), one per line,
---                 '#' comments; a line that is not an address stops the script
---   --region R    the new region (required)
---   --vendor V    aws, azure, gcp or oci, for every IP; without it each IP keeps its vendor,
---                 and an IP with no mapping fails without being sent
---   --zone Z      the zone id (default: the sandbox zone under --sandbox, else $ZONE)
---   --concurrency N  batches of 100 in flight at once (1 to 64, default 4)
---   --dry-run     show what would change (checked against the supported regions); change
---                 nothing
---   --format F    table (default), json, jsonl or csv
+-- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
+-- place they are written).
 --
--- Output: one row per IP: succeeded (now in R, with its vendor; under --dry-run, would be),
+-- Journal: every run that changes something journals by default to a new file (0600) in
+-- $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/, made 0700), named by the
+-- UTC time and the script, and names it on stderr; it keeps what each move wrote (restore.lua
+-- re-creates deletions only, so it undoes no move: move them back). Creating one deletes the
+-- journals there beyond the newest 100 and those older than 30 days. $CFRUN_JOURNAL, when
+-- set, is used instead (set but empty: none); under --sandbox and --dry-run there is none.
+--
+-- Output: one row per IP: succeeded (now in R, with its vendor; under --dry-run the status is
+-- would_update instead),
 -- failed (with the reason; IPs refused before sending come last), pending (sent, not known
 -- whether moved: check them, or move them again: moving an IP twice is harmless) or unsent
 -- (certainly not changed: safe to send again). In table format a count line follows ("2 moved
@@ -31,12 +29,25 @@
 local cli, report, json = cloudflare.cli, cloudflare.report, cloudflare.json
 local R = cloudflare.cache.origin_cloud_regions
 
-local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] --region R [--vendor V] [--dry-run] [--format F] [--concurrency N]"
-  .. " [IP ... | --file FILE]"
-
-local opts, ips = cli.parse(arg, { zone = "string", region = "string", vendor = "string",
-  ["dry-run"] = "flag", format = cli.FORMATS, file = "string", concurrency = "number" }, USAGE)
+local OPTIONS = cli.options("zone",
+  { "region", "string", arg = "R", required = true, help = "the new region (required)" },
+  { "vendor", "string", arg = "V", help = "aws, azure, gcp or oci, for every IP; without it each IP"
+    .. " keeps its vendor, and an IP with no mapping fails without being sent" },
+  { "dry-run", "flag", help = "show what would change (checked against the supported regions), each"
+    .. " row's status would_update; change nothing" },
+  "format",
+  { "file", "string", arg = "FILE", help = "read the addresses from FILE instead (\"-\": standard"
+    .. " input), one per line, '#' comments; a line that is not an address stops the script" },
+  "concurrency", "yes",
+  { "journal", "string", arg = "PATH", help = "journal to PATH instead of a new file in"
+    .. " $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/), the default" },
+  "no-journal")
+local USAGE = cli.usage(OPTIONS, "[IP ...]")
+local opts, ips = cli.parse(arg, OPTIONS, USAGE, {
+  about = "Move origin cloud region mappings to another region, each IP keeping its vendor"
+    .. " unless --vendor is given (which also creates missing ones).",
+  operands = { { "IP ...", "the addresses to move" } },
+})
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 if not opts.region or opts.region == "" then cli.die("--region is required", USAGE) end
@@ -100,16 +111,28 @@ local function preview()
   return res
 end
 
+if not opts["dry-run"] then
+  cli.confirm { n = #items, yes = opts.yes, verb = "update", summary = function()
+    local plan = {}
+    for i, item in ipairs(items) do
+      plan[i] = { origin_ip = cloudflare.ip.canonical(item.ip) or item.ip, vendor = item.vendor,
+        region = item.region }
+    end
+    return cli.plan_summary { verb = "move to " .. opts.region .. ":", items = plan, zone = zone }
+  end }
+end
+
 local res, err, partial
 if opts["dry-run"] then
   res = preview()
 else
   res, err, partial = R.bulk_edit { zone_id = zone, items = items,
+    journal = cli.journal(opts, { undo = "move them back" }),
     concurrency = cli.concurrency(opts, USAGE) }
 end
 local out = res or partial
 table.move(refused, 1, #refused, #out.value.failed + 1, out.value.failed)
-report.write(out, { format = format })
+report.write(out, { format = format, dry_status = "would_update" })
 if format == "table" then
   local n = report.counts(out)
   print(string.format("%d %s to %s, %d failed, %d pending, %d unsent", n.succeeded,

@@ -1,21 +1,25 @@
 -- prune.lua: the decommissioned-hosts job: delete every origin cloud region mapping whose IP
 -- is NOT in the inventory, a file of the IPs still in service (one per line, '#' comments).
 --
--- Usage: cfrun scripts/prune.lua [--zone Z] [--dry-run] [--max-share FRACTION] [--force]
---                                [--format F] INVENTORY
+-- Usage: cfrun scripts/prune.lua [OPTIONS] INVENTORY
 --        cfrun --sandbox scripts/prune.lua --dry-run --force hosts.txt   (against the fake API)
 --
---   INVENTORY            the IPs to keep; "-" reads standard input
---   --zone Z             the zone id (default: the sandbox zone under --sandbox, else $ZONE)
---   --dry-run            show what would be deleted; delete nothing
---   --concurrency N      batches of 100 in flight at once (1 to 64, default 4)
---   --max-share FRACTION refuse to delete more than this share of the zone's mappings
---                        (default 0.25): a truncated inventory must not wipe the zone
---   --force              delete anyway: despite invalid inventory lines, and beyond --max-share
---   --format F           table (default), json, jsonl or csv
+-- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
+-- place they are written).
+--
+-- It deletes what a listing of the zone just showed, so it takes no --ignore-missing: an IP
+-- can lack a mapping only if someone deleted it meanwhile (it fails then).
+--
+-- Journal: every run that changes something journals by default to a new file (0600) in
+-- $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/, made 0700), named by the
+-- UTC time and the script, and names it on stderr; `cfrun scripts/restore.lua --last` undoes
+-- the newest one. Creating one deletes the journals there beyond the newest 100 and those
+-- older than 30 days. $CFRUN_JOURNAL, when set, is used instead (set but empty: none); under
+-- --sandbox and --dry-run there is none. The cost: a journaled delete lists the zone first (the
+-- requests of a listing), to record what each deleted mapping was.
 --
 -- Output: one row per pruned IP: succeeded (deleted, with its vendor and region: enough to
--- undo; under --dry-run, would be deleted), failed (with the reason), pending (sent, not known
+-- undo; under --dry-run the status is would_delete instead), failed (with the reason), pending (sent, not known
 -- whether deleted: check them, or restore them from the journal) or unsent (certainly not
 -- deleted: safe to send again; running the job again prunes them). In table format a count
 -- line follows ("2 deleted, 0 failed, 0 pending, 0 unsent (6 mapping(s) kept)"). Notes and
@@ -30,12 +34,17 @@
 local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
 local R = cloudflare.cache.origin_cloud_regions
 
-local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] [--dry-run] [--max-share FRACTION] [--force] [--format F]"
-  .. " [--concurrency N] INVENTORY"
-
-local opts, args = cli.parse(arg, { zone = "string", ["dry-run"] = "flag", ["max-share"] = "number",
-  force = "flag", format = cli.FORMATS, concurrency = "number" }, USAGE)
+local OPTIONS = cli.options("zone", "dry-run",
+  { "max-share", "number", arg = "FRACTION", help = "refuse to delete more than this share of the"
+    .. " zone's mappings (default 0.25): a truncated inventory must not wipe the zone" },
+  { "force", "flag", help = "delete anyway: despite invalid inventory lines, and beyond --max-share"
+    .. " (on a terminal it asks first, unless --yes)" },
+  "format", "concurrency", "yes", "journal", "no-journal")
+local USAGE = cli.usage(OPTIONS, "INVENTORY")
+local opts, args = cli.parse(arg, OPTIONS, USAGE, {
+  about = "Delete every origin cloud region mapping whose IP is not in the inventory.",
+  operands = { { "INVENTORY", "the IPs to keep, one a line ('#' comments); \"-\" reads standard input" } },
+})
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 local max_share = opts["max-share"] or 0.25
@@ -67,11 +76,19 @@ if #doomed > max_share * total and not opts.force then
     #doomed, total, 100 * #doomed / total, max_share))
 end
 
+if not opts["dry-run"] then -- asks too for any share above --max-share (that is, under --force)
+  cli.confirm { n = #doomed, share = #doomed / total, max_share = max_share, yes = opts.yes,
+    verb = "delete", summary = function()
+      return cli.plan_summary { verb = "delete", items = (-S.ips(keep)):filter(listing), zone = zone }
+    end }
+end
+
 local res, partial
 res, err, partial = R.bulk_delete { zone_id = zone, ips = doomed, dry_run = opts["dry-run"],
+  journal = cli.journal(opts),
   concurrency = cli.concurrency(opts, USAGE) }
 local out = res or partial
-report.write(out, { format = format })
+report.write(out, { format = format, dry_status = "would_delete" })
 if format == "table" then
   local n = report.counts(out)
   print(string.format("%d %s, %d failed, %d pending, %d unsent (%d mapping(s) kept)", n.succeeded,

@@ -1,11 +1,10 @@
 -- report.lua: how many origin cloud region mappings a zone has, per vendor and region.
 --
--- Usage: cfrun scripts/report.lua [--zone Z] [--format F]
+-- Usage: cfrun scripts/report.lua [OPTIONS]
 --        cfrun --sandbox scripts/report.lua                 (against the fake API)
 --
---   --zone Z     the zone id (default: the sandbox zone under --sandbox, else $ZONE)
---   --format F   table (default), json, jsonl or csv; one row {vendor, region, count} per
---                region in use, sorted by vendor then region
+-- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
+-- place they are written).
 --
 -- Output: the rows; in table format a total line follows. Changes nothing.
 --
@@ -13,10 +12,12 @@
 
 local cli, report = cloudflare.cli, cloudflare.report
 
-local NAME = cli.name()
-local USAGE = NAME .. " [--zone Z] [--format F]"
-
-local opts, args = cli.parse(arg, { zone = "string", format = cli.FORMATS }, USAGE)
+local OPTIONS = cli.options("zone",
+  { "format", cli.FORMATS, arg = "F", help = "table (default), json, jsonl or csv; one row {vendor,"
+    .. " region, count} per region in use, sorted by vendor then region" })
+local USAGE = cli.usage(OPTIONS)
+local opts, args = cli.parse(arg, OPTIONS, USAGE, {
+  about = "How many origin cloud region mappings a zone has, per vendor and region. Changes nothing." })
 local zone = cli.zone(opts, USAGE)
 local format = opts.format or "table"
 if #args > 0 then cli.die("unexpected argument '" .. args[1] .. "'", USAGE) end

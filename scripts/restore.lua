@@ -3,38 +3,63 @@
 -- killed), with the vendor and region it had. A mapping the zone has again (re-created since,
 -- by anyone) is left as it is. Safe to run twice.
 --
--- Usage: cfrun scripts/restore.lua [--zone Z] [--since TIME] [--dry-run] [--format F] [JOURNAL]
+-- Usage: cfrun scripts/restore.lua [OPTIONS] [--last | JOURNAL]
 --
---   JOURNAL        the journal file (default: $CFRUN_JOURNAL)
---   --zone Z       the zone id (default: the sandbox zone under --sandbox, else $ZONE)
---   --since TIME   only records at or after TIME (RFC 3339, as the journal writes it, e.g.
---                  2026-11-28T01:00:00Z)
---   --dry-run      show what would be re-created (exactly what a real run sends, from a
---                  listing of the zone); change nothing
---   --format F     table (default), json, jsonl or csv
+-- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
+-- place they are written).
 --
--- Output: one row per mapping re-created (succeeded) or not (failed, with the reason); in
--- table format a count line follows, with how many of the journal's deletions the zone has
--- again (not touched). Exit status: 0 all restored (or nothing to restore), 3 some could not
--- be restored, 2 usage error, 4 a request failed (the rest pending or unsent).
+-- Output: one row per mapping re-created (succeeded; under --dry-run would_update) or not
+-- (failed, with the reason); in table format a count line follows, with how many of the
+-- journal's deletions the zone has again (not touched). Exit status: 0 all restored (or
+-- nothing to restore), 3 some could not be restored, 2 usage error, 4 a request failed (the
+-- rest pending or unsent).
 
 local cli, report = cloudflare.cli, cloudflare.report
 
-local USAGE = cli.name() .. " [--zone Z] [--since TIME] [--dry-run] [--format F] [JOURNAL]"
-local opts, args = cli.parse(arg, { zone = "string", since = "string", ["dry-run"] = "flag",
-  format = cli.FORMATS }, USAGE)
+local OPTIONS = cli.options("zone",
+  { "since", "string", arg = "TIME", help = "only records at or after TIME (RFC 3339, as the journal"
+    .. " writes it, e.g. 2026-11-28T01:00:00Z)" },
+  { "dry-run", "flag", help = "show what would be re-created (exactly what a real run sends, from a"
+    .. " listing of the zone), each row's status would_update; change nothing" },
+  "format", "yes",
+  { "last", "flag", help = "the newest journal the scripts wrote by default, in"
+    .. " $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/): undoes the last run"
+    .. " (in the zone given; a delete_across_zones.lua run: zone by zone)" })
+local USAGE = cli.usage(OPTIONS, "[JOURNAL]")
+local opts, args = cli.parse(arg, OPTIONS, USAGE, {
+  about = "Re-create every origin cloud region mapping a cfrun journal shows as deleted that the"
+    .. " zone does not have again, with the vendor and region it had. Safe to run twice.",
+  operands = { { "JOURNAL", "the journal file (default: $CFRUN_JOURNAL)" } },
+})
 local zone = cli.zone(opts, USAGE)
 local path = args[1] or os.getenv("CFRUN_JOURNAL")
-if not path or #args > 1 then cli.die("expected one JOURNAL file (or set CFRUN_JOURNAL)", USAGE) end
+if opts.last then
+  if #args > 0 then cli.die("give --last or a JOURNAL, not both", USAGE) end
+  path = cli.last_journal()
+  if not path then cli.die("--last: no journal in " .. tostring(cli.journal_dir()), USAGE) end
+  cli.note("journal: %s", path)
+end
+if not path or path == "" or #args > 1 then
+  cli.die("expected one JOURNAL file (or --last, or set CFRUN_JOURNAL)", USAGE)
+end
 local f = io.open(path)
 if not f then cli.die("cannot read the journal " .. path) end
 f:close()
+
+-- On a terminal, the plan (what a dry run would re-create) decides whether to ask.
+if not opts["dry-run"] and cli.would_ask { n = math.huge, yes = opts.yes } then
+  local plan = cloudflare.journal.restore { path = path, zone_id = zone, since = opts.since, dry_run = true }
+  local items = plan and plan.value.succeeded or {}
+  cli.confirm { n = #items, yes = opts.yes, verb = "change", summary = function()
+    return cli.plan_summary { verb = "re-create", items = items, zone = zone }, #items
+  end }
+end
 
 local res, err, partial = cloudflare.journal.restore { path = path, zone_id = zone, since = opts.since,
   dry_run = opts["dry-run"] }
 local out = res or partial
 local format = opts.format or "table"
-report.write(out, { format = format })
+report.write(out, { format = format, dry_status = "would_update" })
 if format == "table" then
   local n, r = report.counts(out), out.restore
   print(string.format("%d %s, %d failed, %d pending, %d unsent; %d already present, left as "

@@ -245,6 +245,8 @@ describe("concurrent bulk calls", function()
   end)
   before_each(function()
     fake:reset()
+    fake:set_zone(A, {}) -- an unseeded zone answers 403, as Cloudflare's unknown zones do
+    fake:set_zone(B, {})
   end)
 
   -- 1,050 addresses: 11 batches, with invalid, duplicate and absent entries sprinkled in.
@@ -368,7 +370,10 @@ describe("the shared rate budget and in-flight bound", function()
     fake = H.start_fake { "--latency", "0.02", "--rate-limit", "6/1" }
   end)
   teardown(function() fake:stop() end)
-  before_each(function() fake:reset() end)
+  before_each(function()
+    fake:reset()
+    fake:set_zone(ZONE, {})
+  end)
 
   -- #timing: how close to the window's edge the requests arrive depends on the machine's
   -- speed, so memcheck runs (spec/valgrind/run.sh) leave it out

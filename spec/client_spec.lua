@@ -49,7 +49,7 @@ describe("cloudflare.new", function()
     c:close()
     c:close() -- idempotent
     assert.error_matches(function()
-      c.cache.origin_cloud_regions.bulk_delete { zone_id = "a", ips = { "192.0.2.1" } }
+      c.cache.origin_cloud_regions.bulk_delete { zone_id = H.ZONE, ips = { "192.0.2.1" } }
     end, "attempt to use a closed cloudflare.Client")
     local kept
     do

@@ -375,8 +375,44 @@ describe("the fake API's origin cloud region endpoints", function()
         nil, AUTH)
       assert.are.equal(200, status)
       assert.are.equal(expected, text)
-      text = fake:raw("GET", "/client/v4/zones/fedcba9876543210/cache/origin_cloud_regions", nil, AUTH)
-      assert.are.equal(expected, text) -- a zone never seeded is empty too
+    end)
+
+    it("answers a zone never seeded 403 code 10000, as Cloudflare answers a zone it does not know", function()
+      local UNKNOWN = "fedcba9876543210fedcba9876543210"
+      local denied = failure(10000, "Authentication error")
+      for _, c in ipairs { { "GET", V1 }, { "GET", V2 }, { "GET", V2 .. "/192.0.2.1" },
+        { "DELETE", V2 .. "/batch", { "192.0.2.1" } }, { "GET", V1 .. "/supported_regions" },
+        { "PUT", V2 .. "/192.0.2.9", { origin_ip = "192.0.2.9", region = "us-east-1", vendor = "aws" } } } do
+        local path = c[2]:gsub(H.ZONE, UNKNOWN)
+        local text, status = fake:raw(c[1], path, c[3] and cjson.encode(c[3]), AUTH)
+        assert.are.equal(403, status, c[1] .. " " .. path)
+        assert.are.same(denied, cjson.decode(text))
+      end
+      assert.are.same({}, fake:zone(UNKNOWN))
+      assert.is_nil(fake:control("GET", "/__fake/zones")[UNKNOWN]) -- no zone made by asking
+      -- any_zone serves it as an empty zone; reset restores the start-up value
+      local o = fake:control("PUT", "/__fake/options", { any_zone = true })
+      assert.is_true(o.any_zone)
+      local text, status = fake:raw("GET", V1:gsub(H.ZONE, UNKNOWN), nil, AUTH)
+      assert.are.equal(200, status)
+      assert.matches('"value":%[%]', text)
+      fake:reset()
+      assert.are.equal(403, select(2, fake:raw("GET", V2:gsub(H.ZONE, UNKNOWN), nil, AUTH)))
+      -- a seeded zone is known, even when empty
+      fake:set_zone(UNKNOWN, {})
+      assert.are.equal(200, select(2, fake:raw("GET", V2:gsub(H.ZONE, UNKNOWN), nil, AUTH)))
+    end)
+
+    it("--any-zone serves every zone id, an unknown one as empty", function()
+      local any = H.start_fake { "--any-zone" }
+      local ok, err = pcall(function()
+        local text, status = any:raw("GET", "/client/v4/zones/fedcba9876543210fedcba9876543210/origin/cloud_regions",
+          nil, AUTH)
+        assert.are.equal(200, status)
+        assert.matches('"result":%[%]', text)
+      end)
+      any:stop()
+      assert(ok, err)
     end)
 
     it("uses the configured wire key", function()
@@ -1344,6 +1380,7 @@ describe("the fake API's generations (--generations, the generations option)", f
   -- Runs fn(fake) against a fake started with args, stopping it whatever happens.
   local function with_fake(args, fn)
     local fake = H.start_fake(args)
+    fake:set_zone(H.ZONE, {})
     local ok, err = pcall(fn, fake)
     fake:stop()
     assert(ok, err)

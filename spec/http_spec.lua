@@ -153,6 +153,7 @@ describe("response bodies", function()
 
   it("takes max_body per client", function()
     fake:reset()
+    fake:set_zone(ZONE, {})
     fake:fault { oversize = 5000 }
     local c = fake:client { max_retries = 0, max_body = 4096 }
     local _, err = c.cache.origin_cloud_regions.list { zone_id = ZONE }

@@ -127,7 +127,8 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     local reqs = api_requests(fake)
     assert.are.same({ "192.0.2.1" }, cjson.decode(reqs[1].body))
     assert.are.same({
-      { origin_ip = "db01.example.com", error = "invalid IP address", input = "db01.example.com" },
+      { origin_ip = "db01.example.com", error = "invalid IP address: a host name, not an address",
+        input = "db01.example.com" },
       { origin_ip = "300.1.1.1", error = "invalid IP address", input = "300.1.1.1" },
     }, res.value.failed)
   end)
@@ -473,11 +474,11 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
     local bd
     before_each(function() bd = client.cache.origin_cloud_regions.bulk_delete end)
 
-    it("zone_id missing, too long, or not letters and digits", function()
+    it("zone_id missing, too long, or not 32 hex digits", function()
       assert.has_error(function() bd { ips = {} } end,
         "bulk_delete: bad argument 'zone_id': missing (the zone identifier, 32 hex digits)")
       assert.error_matches(function() bd { zone_id = string.rep("a", 33), ips = {} } end,
-        "bad argument 'zone_id': expected 1 to 32 letters and digits")
+        "bad argument 'zone_id': expected 32 hex digits, got 33 characters")
       assert.error_matches(function() bd { zone_id = "abc/../../user", ips = {} } end,
         "bad argument 'zone_id'")
       assert.error_matches(function() bd { zone_id = 42, ips = {} } end,

@@ -17,6 +17,34 @@ local function batch()
 end
 
 describe("cloudflare.report", function()
+  it("marks every row of a dry run with dry_status, in table, CSV, JSON lines and JSON", function()
+    local res = batch()
+    res.dry_run = true
+    local t = report.format(res, { dry_status = "would_delete" })
+    assert.matches("\nwould_delete  192%.0%.2%.1", t)
+    assert.is_nil(t:find("succeeded", 1, true))
+    assert.matches("^status,origin_ip,vendor,region,error,input\r\nwould_delete,192%.0%.2%.1,",
+      report.format(res, { format = "csv", dry_status = "would_delete" }))
+    local first = report.format(res, { format = "jsonl", dry_status = "would_update" }):match("^[^\n]*")
+    assert.are.equal("would_update", cjson.decode(first).status)
+    local doc = cjson.decode(report.format(res, { format = "json", dry_status = "would_delete" }))
+    assert.is_nil(doc.value.succeeded)
+    assert.are.equal("would_delete", doc.value.would_delete[1].status)
+    assert.are.same({ status = "pending", origin_ip = "2001:db8::1" }, doc.value.pending[1])
+    assert.are.equal(report.DRY_STATUS, select(2, report.rows(res))[1].status)
+    res.dry_run = nil -- a real run's rows say succeeded
+    assert.are.equal("succeeded", select(2, report.rows(res, { dry_status = "would_delete" }))[1].status)
+  end)
+
+  it("lists value.absent last, as absent, and counts it only when the result has it", function()
+    local res = batch()
+    res.value.absent = json.array { { origin_ip = "192.0.2.7", input = "192.0.2.7" } }
+    local _, rows = report.rows(res)
+    assert.are.same({ status = "absent", origin_ip = "192.0.2.7", input = "192.0.2.7" }, rows[#rows])
+    assert.are.same({ succeeded = 1, failed = 1, pending = 1, unsent = 1, absent = 1, total = 5 },
+      report.counts(res))
+  end)
+
   it("iterates succeeded, failed, pending and unsent, and counts them", function()
     local seen = {}
     for status, item in report.each(batch()) do seen[#seen + 1] = status .. " " .. item.origin_ip end

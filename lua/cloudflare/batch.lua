@@ -489,7 +489,7 @@ function M.delete(ctx, op, a, fname, level)
     elseif not bad_seen[s] then
       bad_seen[s] = true
       add_entry(ledger, res.value.failed,
-        { origin_ip = s, error = "invalid IP address", input = s }, i)
+        { origin_ip = s, error = util.invalid_ip(s, canonical), input = s }, i)
     end
   end
   ledger.order = order
@@ -517,7 +517,7 @@ end
 -- Why an item cannot be sent, or nil when it can.
 local function item_problem(item, given, c, clash)
   if clash then return "ip and origin_ip name different IPs" end
-  if not c then return given == nil and "missing ip" or "invalid IP address" end
+  if not c then return given == nil and "missing ip" or util.invalid_ip(given, canonical) end
   if not binder.VENDOR_SET[item.vendor] then return "unsupported vendor" end
   if type(item.region) ~= "string" or item.region == "" then
     return "region must be a non-empty string"

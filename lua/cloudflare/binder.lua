@@ -39,6 +39,7 @@ M.VENDOR_SET = VENDOR_SET
 -- Options every operation takes, passed on to the transport for this call only.
 local CALL_OPTIONS = { timeout = "number", connect_timeout = "number", max_retries = "number",
   max_retry_wait = "number" }
+local CALL_OPTION_NAMES = { "timeout", "connect_timeout", "max_retries", "max_retry_wait" }
 
 local function call_options(fname, args, level)
   local o = {}
@@ -75,16 +76,17 @@ end
 
 -- What each argument name takes: check(fname, args, level) -> the checked value.
 local ARGUMENTS = {
-  -- a zone id goes into the URL path: letters and digits only, so it cannot change the path
+  -- a zone id goes into the URL path: 32 hex digits, so it cannot change the path; a zone
+  -- name or a truncated id is told where the id is found
   zone_id = function(fname, args, level)
     local z = args.zone_id
     if z == nil then
       argerror(fname, "zone_id", "missing (the zone identifier, 32 hex digits)", level + 1)
     elseif type(z) ~= "string" then
       argerror(fname, "zone_id", "expected a string, got " .. type(z), level + 1)
-    elseif #z == 0 or #z > 32 or not z:find("^%w+$") then
-      argerror(fname, "zone_id", "expected 1 to 32 letters and digits, got " .. quote(z), level + 1)
     end
+    local problem = util.zone_problem(z)
+    if problem then argerror(fname, "zone_id", problem, level + 1) end
     return z
   end,
   ip = function(fname, args, level)
@@ -96,7 +98,10 @@ local ARGUMENTS = {
       argerror(fname, name, "expected an IP address string, got " .. type(v), level + 1)
     end
     local c = canonical(v)
-    if not c then argerror(fname, name, "invalid IP address " .. quote(v), level + 1) end
+    if not c then
+      local why = util.ip_problem(v, canonical)
+      argerror(fname, name, "invalid IP address " .. quote(v) .. (why and ": " .. why or ""), level + 1)
+    end
     return c
   end,
   vendor = function(fname, args, level)
@@ -138,17 +143,19 @@ local ARGUMENTS = {
   items = function(_, args) return args.items end,
 }
 
--- The names an operation accepts, built once per operation.
+-- The names an operation accepts (a set, and a list in the order help shows them: required,
+-- optional, per-call options), built once per operation.
 local function allowed(op)
-  if op.allowed then return op.allowed end
-  local t = {}
-  for k in pairs(CALL_OPTIONS) do t[k] = true end
-  for _, list in ipairs { op.args, op.options or {} } do
-    for _, k in ipairs(list) do t[k] = true end
+  if op.allowed then return op.allowed, op.allowed_names end
+  local t, names = {}, {}
+  for _, list in ipairs { op.args, op.options or {}, CALL_OPTION_NAMES } do
+    for _, k in ipairs(list) do
+      t[k], names[#names + 1] = true, k
+      if k == "ip" then t.origin_ip, names[#names + 1] = true, "origin_ip" end
+    end
   end
-  if t.ip then t.origin_ip = true end
-  op.allowed = t
-  return t
+  op.allowed, op.allowed_names = t, names
+  return t, names
 end
 
 -- The checked arguments of a call: a table with one field per argument name, plus opts (the
@@ -156,7 +163,8 @@ end
 -- Checks a call's arguments. Once a signal stopped the process, no call starts: the script
 -- is told so by an error (every call in flight returned nil, err, partial already).
 local function check(fname, op, args, level)
-  util.check_args(fname, args, allowed(op), level + 1)
+  local set, names = allowed(op)
+  util.check_args(fname, args, set, level + 1, names)
   local a = { opts = call_options(fname, args, level + 1) }
   for _, list in ipairs { op.args, op.options or {} } do
     for _, name in ipairs(list) do a[name] = ARGUMENTS[name](fname, args, level + 1) end
@@ -347,13 +355,25 @@ function M.is_absent(err)
     and not has_code(err, 7003)
 end
 
---- t:send through the context's transport; an answer "no route" names the generation to use.
+-- A 403 other than the mapping limit (1164) is the credential's: Cloudflare answers so both a
+-- token without the permission and a zone it does not know.
+local function forbidden_hint(path)
+  local zone = path:match("^/zones/([^/?]+)") or "?"
+  return format("check that the API token may edit this zone's cache settings (zone %s), and "
+    .. "that the zone id is right", zone)
+end
+
+--- t:send through the context's transport; an answer "no route" names the generation to use,
+--- a 403 the token's permissions (err.hint, appended to err.message too).
 function M.send(ctx, method, path, body, opts, on_attempt, on_send)
   local result, info, attempts = ctx.transport:send(method, path, body, opts, on_attempt, on_send)
-  if result == nil and info.kind == "api" and info.status == 404 and has_code(info, 7000)
-      and not info.hint then
-    info.hint = HINTS[ctx.gen.name]
-    info.message = info.message .. " (" .. info.hint .. ")"
+  if result == nil and info.kind == "api" and not info.hint then
+    if info.status == 404 and has_code(info, 7000) then
+      info.hint = HINTS[ctx.gen.name]
+    elseif info.status == 403 and not has_code(info, 1164) then
+      info.hint = forbidden_hint(path)
+    end
+    if info.hint then info.message = info.message .. " (" .. info.hint .. ")" end
   end
   return result, info, attempts
 end
@@ -636,6 +656,19 @@ end
 ---------------------------------------------------------------------------------------------
 -- binding
 
+--- Raises when args is an operations namespace (a table holding the family's operation
+--- functions): what `ns:op{...}` passes, the real arguments coming second and being lost.
+--- `owner` names what the namespace hangs from in the message ("cloudflare", "client").
+function M.check_colon(family, fname, args, owner, level)
+  if type(args) ~= "table" then return end
+  for name in pairs(family.BY_NAME) do
+    if type(rawget(args, name)) == "function" then
+      error(format("%s: called with ':' \u{2014} use a dot: %s.%s.%s{...}", fname, owner,
+        family.NAME, fname), level + 1)
+    end
+  end
+end
+
 --- M.bind(family, client, transport, generation) -> the namespace table of one client: each
 --- operation (and alias) as a plain function of an argument table, bound to the client and
 --- its transport (called with a dot, as in the SDKs).
@@ -652,7 +685,10 @@ function M.bind(family, client, transport, generation)
     local flow = flows[op.flow]
     -- an alias is a function of its own only so that errors and the journal use its name
     for _, name in ipairs { op.name, table.unpack(op.aliases or {}) } do
-      local fn = function(args) return flow(ctx, op, args, name) end
+      local fn = function(args)
+        M.check_colon(family, name, args, "client", 2)
+        return flow(ctx, op, args, name)
+      end
       built[fn] = { op = op, name = name, generation = gen.name }
       ns[name] = fn
     end

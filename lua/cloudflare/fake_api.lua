@@ -75,7 +75,8 @@ Server.__index = Server
 -- opts: host, port, sandbox (bool), seed (table shaped like a seed file), seed_file (path),
 -- tokens (array), email, key, latency (seconds), max_mappings (per zone, default 3500),
 -- rate_limit ({ requests =, per = seconds } or nil: off), generations (names, default all),
--- item_errors ({ key = text }), wire_key, quiet (bool). Raises on bad values.
+-- item_errors ({ key = text }), wire_key, any_zone (bool: serve an unknown zone as an empty one
+-- instead of answering 403 10000, as Cloudflare does), quiet (bool). Raises on bad values.
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Server)
@@ -307,6 +308,12 @@ function Server:_route_api(req)
       if not state.valid_zone_id(zone_id) then
         return fail(404, 7003, "Could not route to " .. sub .. ", perhaps your object identifier is invalid?")
       end
+      -- Cloudflare does not tell a zone that does not exist from one the credential may not
+      -- reach: both answer 403 code 10000. Zones exist here once seeded (--seed, --sandbox,
+      -- PUT /__fake/zones/<id>), or all of them with any_zone.
+      if not self.state.zones[zone_id] and not self.options.any_zone then
+        return fail(403, 10000, "Authentication error")
+      end
       local handler = route.methods[req.method]
       if not handler then
         return fail(405, 10405, "Method not allowed")
@@ -462,6 +469,8 @@ usage: cfrun --fake-api [options]
   --port N             port (default 0: an ephemeral port)
   --sandbox            seed zone 023e105f4ecef8ad9ca31a8372d0c353 with sample mappings
   --seed FILE          seed from {"zones": {"<zone_id>": [{"origin-ip","region","vendor"}, ...]}}
+  --any-zone           serve any zone id, unknown ones as empty (default: an unseeded zone
+                       answers 403 code 10000, as Cloudflare answers a zone it does not know)
   --token T            accept this API token (repeatable)
   --email E --key K    accept this legacy email/key pair
   --latency SECONDS    answer each API request SECONDS after it came (default 0)
@@ -482,7 +491,8 @@ local VALUE_OPTIONS = {
   ["--generations"] = true,
 }
 local FLAG_OPTIONS = {
-  ["--sandbox"] = "sandbox", ["--exit-with-parent"] = "exit_with_parent", ["--quiet"] = "quiet",
+  ["--sandbox"] = "sandbox", ["--any-zone"] = "any_zone", ["--exit-with-parent"] = "exit_with_parent",
+  ["--quiet"] = "quiet",
   ["--help"] = "help", ["-h"] = "help",
 }
 

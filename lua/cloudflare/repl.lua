@@ -135,15 +135,19 @@ local DOCS = {
 
   { "cloudflare.report.each", "(res) -> iterator",
     "for status, item in report.each(res): every IP of a batch result or partial, as "
-    .. "succeeded, failed, pending or unsent (pending and unsent items as {origin_ip=})." },
+    .. "succeeded, failed, pending or unsent, then absent when the result has value.absent "
+    .. "(pending, unsent and absent items as {origin_ip=})." },
   { "cloudflare.report.counts", "(res) -> {succeeded=, failed=, pending=, unsent=, total=}",
-    "The counts of a batch result." },
-  { "cloudflare.report.write", "(x[, {format=, out=, columns=}])",
+    "The counts of a batch result (and absent=, when it has value.absent)." },
+  { "cloudflare.report.write", "(x[, {format=, out=, columns=, dry_status=}])",
     "Prints a batch result, a list of mappings or rows, one mapping or supported regions as "
     .. "an aligned table (format \"table\", the default), \"json\", \"jsonl\" or \"csv\"; out "
-    .. "defaults to io.stdout." },
-  { "cloudflare.report.format", "(x[, {format=, columns=}]) -> string", "What report.write prints, as a string." },
-  { "cloudflare.report.rows", "(x) -> columns, rows", "The columns and row tables behind the formats." },
+    .. "defaults to io.stdout. A dry run's rows (res.dry_run) say dry_status (e.g. "
+    .. "\"would_delete\"; default report.DRY_STATUS) in place of succeeded, in every format." },
+  { "cloudflare.report.format", "(x[, {format=, columns=, dry_status=}]) -> string",
+    "What report.write prints, as a string." },
+  { "cloudflare.report.rows", "(x[, {dry_status=}]) -> columns, rows",
+    "The columns and row tables behind the formats." },
 
   { "cloudflare.json.encode", "(value[, {indent=true}]) -> string",
     "JSON with sorted keys; tables marked with json.array stay arrays even when empty." },
@@ -168,10 +172,10 @@ local DOCS = {
   { "cloudflare.journal.outcome", "(batch, attempt, result, info, entries) -> record",
     "The outcome record of one attempt; used by the operations." },
 
-  { "cloudflare.cli.parse", "(args, spec, usage) -> options, positional",
+  { "cloudflare.cli.parse", "(args, spec, usage[, doc]) -> options, positional",
     "Parses --name value, --name=value, flags and repeatable options for a script "
-    .. "(spec = {name = \"flag\" | \"string\" | \"number\" | \"list\" | {choices}}); answers "
-    .. "--help and exits 2 on a usage error." },
+    .. "(spec = {name = \"flag\" | \"string\" | \"number\" | \"list\" | {choices}}, or a list of "
+    .. "option records, see cli.options, whose --help is cli.help); answers --help and exits 2 on a usage error." },
   { "cloudflare.cli.zone", "(opts, usage) -> zone_id",
     "The zone from --zone, $CFRUN_SANDBOX_ZONE or $ZONE; exits 2 when missing or malformed." },
   { "cloudflare.cli.fail", "(err, partial[, advice])",
@@ -181,6 +185,32 @@ local DOCS = {
     .. "on stderr as FILE:LINE and exits 2 when the file cannot be read. Returns ips, bad." },
   { "cloudflare.cli.concurrency", "(opts, usage)", "The --concurrency option for a bulk call's "
     .. "concurrency=: nil when not given; not a whole number from 1 to 64 is a usage error (exit 2)." },
+  { "cloudflare.cli.options", "(...) -> records",
+    "Option records for cli.parse's list form: names of the shared cli.OPTIONS (zone, format, "
+    .. "concurrency, dry-run, ignore-missing, yes, journal, no-journal) or {name, kind, arg=, help=, required=}." },
+  { "cloudflare.cli.usage", "(records[, operands]) -> string", "The usage line of a list of option records." },
+  { "cloudflare.cli.help", "(usage, records[, {about=, operands=, epilog=}]) -> text",
+    "What --help prints for a list of option records: usage, about, operands and every option with its help." },
+  { "cloudflare.cli.confirm", "{n=, threshold=, share=, max_share=, summary=, yes=, verb=}",
+    "On a terminal (stdin and stderr), for a change of more than threshold (default "
+    .. "cli.CONFIRM_THRESHOLD, 100) mappings or a share above max_share, prints summary (text or "
+    .. "a function returning text[, exact n]) and asks \"Proceed? [y/N]\"; anything but y exits 2 "
+    .. "before anything is sent. Never asks with yes or without a terminal." },
+  { "cloudflare.cli.would_ask", "{n=, threshold=, share=, max_share=, yes=} -> boolean",
+    "Whether cli.confirm with these arguments would ask." },
+  { "cloudflare.cli.plan_summary", "{verb=, items=, zone=} -> text",
+    "What a change will do, for cli.confirm: its count, counts per zone, vendor and region, a few IPs." },
+  { "cloudflare.cli.journal", "(opts[, {undo=}]) -> path | false | nil",
+    "The journal= of a script's bulk calls: --no-journal, --journal PATH, $CFRUN_JOURNAL, else "
+    .. "a new 0600 file per run in cli.journal_dir(), named on stderr; keeps the directory to "
+    .. "the newest cli.KEEP_JOURNALS, none older than cli.KEEP_DAYS. None under --dry-run or --sandbox." },
+  { "cloudflare.cli.journal_dir", "() -> path | nil",
+    "$XDG_STATE_HOME/cfrun/journal, else ~/.local/state/cfrun/journal." },
+  { "cloudflare.cli.last_journal", "() -> path | nil",
+    "The newest journal in cli.journal_dir() (restore.lua --last)." },
+  { "cloudflare.cli.split_absent", "(zone, ips) -> present, absent | nil, err",
+    "The --ignore-missing split, from one listing of the zone: the inputs to send, and "
+    .. "{origin_ip=, input=} for each address the zone has no mapping of (value.absent)." },
   { "cloudflare.cli.die", "(msg[, usage])", "Prints the message (and usage) on stderr and exits 2." },
   { "cloudflare.cli.note", "(fmt, ...)", "One formatted line on stderr, prefixed with the script's name." },
   { "cloudflare.cli.name", "() -> string", "The running script's file name, for messages." },

@@ -12,7 +12,11 @@ local M = {}
 -- The four outcomes of a batch call, each input IP in exactly one: succeeded, failed, pending
 -- (sent, fate unknown: check it, or restore it from the journal) and unsent (certainly not
 -- applied: it can simply be sent again). Results made before unsent existed have no such list.
-local STATUSES = { "succeeded", "failed", "pending", "unsent" }
+-- A script may add a fifth, absent (IPs known to have had no mapping, left out of the call).
+local STATUSES = { "succeeded", "failed", "pending", "unsent", "absent" }
+
+--- The status a dry run's rows show in place of "succeeded" when the caller names none.
+M.DRY_STATUS = "would_change"
 
 local function is_batch(x)
   return type(x) == "table" and type(x.value) == "table" and type(x.value.succeeded) == "table"
@@ -20,7 +24,8 @@ end
 
 --- for status, item in report.each(res) do ... end: every IP of a batch result (or of the
 --- partial result of a failure), as "succeeded" | "failed" | "pending" | "unsent", in that
---- order. Pending and unsent items are given as { origin_ip = ip }.
+--- order (then "absent", for a result that has value.absent). Pending, unsent and absent
+--- items may be given as plain IP strings: they come as { origin_ip = ip }.
 function M.each(res)
   if not is_batch(res) then error("report.each: expected a batch result (value.succeeded)", 2) end
   return coroutine.wrap(function()
@@ -32,13 +37,16 @@ function M.each(res)
   end)
 end
 
---- report.counts(res) -> { succeeded = n, failed = n, pending = n, unsent = n, total = n }
+--- report.counts(res) -> { succeeded = n, failed = n, pending = n, unsent = n, total = n }, and
+--- absent = n for a result that has value.absent
 function M.counts(res)
   if not is_batch(res) then error("report.counts: expected a batch result (value.succeeded)", 2) end
   local c = { total = 0 }
   for _, status in ipairs(STATUSES) do
-    c[status] = #(res.value[status] or {})
-    c.total = c.total + c[status]
+    if status ~= "absent" or res.value.absent then
+      c[status] = #(res.value[status] or {})
+      c.total = c.total + c[status]
+    end
   end
   return c
 end
@@ -50,14 +58,22 @@ local BATCH_COLUMNS = { "status", "origin_ip", "vendor", "region", "error", "inp
 local MAPPING_COLUMNS = { "origin_ip", "vendor", "region", "modified_on" }
 local REGION_COLUMNS = { "vendor", "region", "upper_tier_colos" }
 
---- report.rows(x) -> columns, rows (each row a table keyed by column name) for any result
---- shape, or for a plain list of mappings or of row tables.
-function M.rows(x)
+-- The status a row of x shows: a dry run's (x.dry_run) "succeeded" is what it would do,
+-- opts.dry_status (e.g. "would_delete") or M.DRY_STATUS.
+local function shown_status(x, status, opts)
+  if status == "succeeded" and x.dry_run then return (opts and opts.dry_status) or M.DRY_STATUS end
+  return status
+end
+
+--- report.rows(x[, { dry_status = "would_delete" }]) -> columns, rows (each row a table keyed
+--- by column name) for any result shape, or for a plain list of mappings or of row tables. The
+--- rows of a dry run's batch result (x.dry_run) say dry_status where a real run says succeeded.
+function M.rows(x, opts)
   if type(x) ~= "table" then error("report.rows: expected a result or a list, got " .. type(x), 2) end
   local rows = {}
   if is_batch(x) then
     for status, item in M.each(x) do
-      rows[#rows + 1] = { status = status, origin_ip = item.origin_ip, vendor = item.vendor,
+      rows[#rows + 1] = { status = shown_status(x, status, opts), origin_ip = item.origin_ip, vendor = item.vendor,
         region = item.region, error = item.error, input = item.input }
     end
     return BATCH_COLUMNS, rows
@@ -157,12 +173,43 @@ end
 
 M.FORMATS = { "table", "json", "jsonl", "csv" }
 
---- report.format(x[, { format = "table"|"json"|"jsonl"|"csv", columns = {...} }]) -> string
+-- A dry run's batch result as JSON shows it: every item carries its status, and the list of
+-- what would be done is named by it (value.would_delete in place of value.succeeded).
+local function dry_json(x, opts)
+  local copy, value = {}, {}
+  for k, v in pairs(x) do copy[k] = v end
+  for _, status in ipairs(STATUSES) do
+    local list = x.value[status]
+    if list then
+      local shown, items = shown_status(x, status, opts), json.array()
+      for i, item in ipairs(list) do
+        local row = { status = shown }
+        if type(item) == "table" then
+          for k, v in pairs(item) do row[k] = v end
+          row.status = shown
+        else
+          row.origin_ip = item
+        end
+        items[i] = row
+      end
+      value[shown] = items
+    end
+  end
+  copy.value = value
+  return copy
+end
+
+--- report.format(x[, { format = "table"|"json"|"jsonl"|"csv", columns = {...},
+--- dry_status = "would_delete" }]) -> string. A dry run's batch result (x.dry_run) is marked
+--- row by row in every format: status dry_status (default M.DRY_STATUS) for what would be done.
 function M.format(x, opts)
   opts = opts or {}
   local fmt = opts.format or "table"
-  if fmt == "json" then return json.encode(x, { indent = true }) .. "\n" end
-  local columns, rows = M.rows(x)
+  if fmt == "json" then
+    if is_batch(x) and x.dry_run then x = dry_json(x, opts) end
+    return json.encode(x, { indent = true }) .. "\n"
+  end
+  local columns, rows = M.rows(x, opts)
   columns = opts.columns or columns
   if fmt == "table" then return text_table(columns, rows) end
   if fmt == "csv" then return csv(columns, rows) end

@@ -29,9 +29,13 @@ function M.outcome(status)
   return OUTCOMES[status] or "script_error"
 end
 
+-- The error object the last call raised, as raised (the handler turns it into text).
+local raised
+
 -- The traceback handler of the script's call; a trapped os.exit passes untouched. The
 -- traceback ends at the script, as lua.c's does, without the frames of this module.
 local function handler(e)
+  raised = e
   if core.exit_code(e) then return e end
   if type(e) == "table" and e.kind == "interrupted" and type(e.message) == "string" then
     return e.message -- a call refused as cfrun stops: no bug, so no traceback
@@ -45,21 +49,77 @@ local function handler(e)
   return cut and tb:sub(1, cut - 1) or tb
 end
 
--- Calls fn(...) and then waits for the tasks it spawned. Returns true, or false and the
--- error (a trapped os.exit's sentinel included).
+local function is_error(e)
+  local mt = type(e) == "table" and getmetatable(e)
+  return mt and mt.__name == "cloudflare.Error" or false
+end
+
+-- Calls fn(...) and then waits for the tasks it spawned. Returns ok, and then fn's values,
+-- or false, the error's text (a trapped os.exit's sentinel as it is), the error object and
+-- the partial result it carries. A chunk that returns nil and a cloudflare.Error (the
+-- `nil, err[, partial]` of every API call) failed as if it had raised the error.
 local function call(fn, ...)
+  raised = nil
   local r = table.pack(xpcall(fn, handler, ...))
   if r[1] then
     local ok, err = xpcall(async.drain, handler)
-    if not ok then return false, err end
+    if not ok then r = { false, err, n = 2 } end
   end
-  return table.unpack(r, 1, r.n)
+  if r[1] and r[2] == nil and r.n >= 3 and is_error(r[3]) then
+    return { false, tostring(r[3]), r[3], r[4], n = 4, returned = true }
+  end
+  if not r[1] then
+    local e = raised
+    return { false, r[2], e, is_error(e) and rawget(e, "partial") or nil, n = 4 }
+  end
+  return r
 end
 
 -- Prints the script's return values as JSON documents, one per line (--json).
 local function print_json(r)
   for i = 2, r.n do io.stdout:write(json.encode(r[i]), "\n") end
   io.stdout:flush()
+end
+
+--- run.error_document(e, text, partial) -> the JSON document of a failed run (--json):
+--- { error = { kind, status, errors, request_id, message }, partial = partial or null }. e: the
+--- error as raised (a cloudflare.Error gives its fields; anything else is kind "raised"
+--- with the first line of `text`, the message as stderr shows it); absent fields are null.
+function M.error_document(e, text, partial)
+  local null = json.null
+  local doc = { kind = "raised", status = null, errors = json.array(), request_id = null,
+    message = core.redact(tostring(text):match("^[^\n]*")) }
+  if is_error(e) then
+    doc.kind, doc.status, doc.request_id = e.kind, e.status or null, e.request_id or null
+    local errors = type(e.errors) == "table" and e.errors or {}
+    doc.errors = json.array(table.move(errors, 1, #errors, 1, {}))
+    doc.message = core.redact(tostring(e))
+  end
+  if partial == nil then partial = null end
+  return { error = doc, partial = partial }
+end
+
+--- run.chunk(fn, opts, ...) -> true | false, err: fn(...) and its tasks (a script, an -e chunk,
+--- a script read from stdin); opts.json prints the values it returns, one JSON document a
+--- line, or, when it failed, one error document (run.error_document). err is the message for
+--- stderr (not printed here), or a trapped os.exit's sentinel.
+function M.chunk(fn, opts, ...)
+  local r = call(fn, ...)
+  if not opts.json or (not r[1] and core.exit_code(r[2])) then return r[1], r[2], r.returned end
+  if r[1] then
+    local ok, err = pcall(print_json, r)
+    if not ok then return false, err end
+    return true
+  end
+  local doc = M.error_document(r[3], r[2], r[4])
+  local ok, text = pcall(json.encode, doc)
+  if not ok then -- a partial that is no JSON (a script's own value): the error still shows
+    doc.partial = json.null
+    text = json.encode(doc)
+  end
+  io.stdout:write(text, "\n")
+  io.stdout:flush()
+  return false, r[2], r.returned
 end
 
 -- Network text in errors was made safe where it entered (cloudflare.core); credentials the
@@ -71,21 +131,23 @@ end
 
 --- run.status(ok, err) -> status, error message | nil: the exit status of a run that ended
 --- so (the signal first, then the script's os.exit, then its error, then the IPs).
-function M.status(ok, err)
+--- `returned`: the error is a cloudflare.Error the chunk returned (nil, err), not raised: a
+--- wire failure, whose IPs' outcome (4, 3) says more than "script error" when there is one.
+function M.status(ok, err, returned)
   local sig = M.signal_status()
   local code = not ok and core.exit_code(err)
   local msg = not ok and not code and tostring(err) or nil
   if sig then return sig, msg end
   if code then return code, nil end
-  if msg then return M.SCRIPT_ERROR, msg end
   local st = core.stats
-  if st.pending > 0 or st.unsent > 0 then return M.INCOMPLETE end
-  if st.failed > 0 then return M.FAILED_IPS end
-  return M.OK
+  local by_ips = (st.pending > 0 or st.unsent > 0) and M.INCOMPLETE
+    or st.failed > 0 and M.FAILED_IPS or nil
+  if msg then return returned and by_ips or M.SCRIPT_ERROR, msg end
+  return by_ips or M.OK
 end
 
 --- run.script(fn, opts, ...) -> status: a plain run (cfrun script.lua): fn(...) and its tasks;
---- an error is printed; opts.json prints the values it returns. The status is 0 or 1 unless
+--- an error is printed; opts.json as for run.chunk. The status is 0 or 1 unless
 --- a signal stopped the run (130, 143); os.exit ends the process, with 130/143 after a signal.
 function M.script(fn, opts, ...)
   local exit = os.exit
@@ -94,13 +156,9 @@ function M.script(fn, opts, ...)
     if sig then code = sig end
     return exit(code, close)
   end
-  local r = table.pack(call(fn, ...))
-  if r[1] and opts.json then
-    local ok, err = pcall(print_json, r)
-    if not ok then r = { false, err, n = 2 } end
-  end
-  if not r[1] then say(tostring(r[2])) end
-  return M.signal_status() or (r[1] and M.OK or M.SCRIPT_ERROR)
+  local ok, err = M.chunk(fn, opts, ...)
+  if not ok then say(tostring(err)) end
+  return M.signal_status() or (ok and M.OK or M.SCRIPT_ERROR)
 end
 
 -- Field order of the log record, as documented.
@@ -123,15 +181,13 @@ end
 --- counted, a call that raised included (cloudflare.batch counts on every path).
 function M.job(opts, ...)
   local start, t0 = core.timestamp(), core.now()
-  local ok, err
+  local ok, err, returned
   if opts.chunk then
-    local r = table.pack(call(opts.chunk, ...))
-    ok, err = r[1], r[2]
-    if ok and opts.json then ok, err = pcall(print_json, r) end
+    ok, err, returned = M.chunk(opts.chunk, opts, ...)
   else
     ok, err = false, opts.error or "no script"
   end
-  local status, msg = M.status(ok, err)
+  local status, msg = M.status(ok, err, returned)
   if msg then say(msg) end
   local st = core.stats
   return status, M.record {
