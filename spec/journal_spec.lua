@@ -104,8 +104,12 @@ local function interleaving(path)
   return out
 end
 
-describe("the journal", function()
-  local fake, client, path
+-- The fixture of the describe blocks below: one fake per block, a client without retries,
+-- before each test a zone of 150 mappings (snapshotted) and a fresh journal path; `set`
+-- receives fake, client, path and the snapshot. keep_file: the path exists (empty) rather
+-- than not at all.
+local function journal_fixture(set, keep_file)
+  local fake, client
   setup(function()
     fake = H.start_fake()
     client = fake:client { max_retries = 0 }
@@ -114,14 +118,22 @@ describe("the journal", function()
     client:close()
     fake:stop()
   end)
+  local path
   before_each(function()
     fake:reset()
     fake:set_zone(ZONE, mappings(150))
+    local before = snapshot(fake)
     fake:clear_requests()
     path = os.tmpname()
-    os.remove(path)
+    if not keep_file then os.remove(path) end
+    set(fake, client, path, before)
   end)
   after_each(function() os.remove(path) end)
+end
+
+describe("the journal", function()
+  local fake, client, path
+  journal_fixture(function(f, c, p) fake, client, path = f, c, p end)
 
   it("records each batch's intent, with vendor and region, and its outcome", function()
     local ips = {}
@@ -242,20 +254,7 @@ end)
 
 describe("the journal's writers and its torn lines", function()
   local fake, client, path
-  setup(function()
-    fake = H.start_fake()
-    client = fake:client { max_retries = 0 }
-  end)
-  teardown(function()
-    client:close()
-    fake:stop()
-  end)
-  before_each(function()
-    fake:reset()
-    fake:set_zone(ZONE, mappings(150))
-    path = os.tmpname()
-  end)
-  after_each(function() os.remove(path) end)
+  journal_fixture(function(f, c, p) fake, client, path = f, c, p end, true)
 
   -- descriptors this process holds open on the journal
   local function open_fds()
@@ -327,23 +326,7 @@ end)
 
 describe("restore's accounting of claims", function()
   local fake, client, path, before
-  setup(function()
-    fake = H.start_fake()
-    client = fake:client { max_retries = 0 }
-  end)
-  teardown(function()
-    client:close()
-    fake:stop()
-  end)
-  before_each(function()
-    fake:reset()
-    fake:set_zone(ZONE, mappings(150))
-    before = snapshot(fake)
-    fake:clear_requests()
-    path = os.tmpname()
-    os.remove(path)
-  end)
-  after_each(function() os.remove(path) end)
+  journal_fixture(function(f, c, p, b) fake, client, path, before = f, c, p, b end)
 
   it("two overlapping deletes of one IP from two tasks: the later 'not found' keeps the other's deletion", function()
     -- the first delete to arrive is applied last, after the second one took the IP
