@@ -158,10 +158,15 @@ local function build(opts, level)
     config.api_key = env("CLOUDFLARE_API_KEY")
   end
   if not config.api_token and not (config.api_email and config.api_key) then
-    error("cloudflare: no credentials configured: set CLOUDFLARE_API_TOKEN (or "
+    -- the operator's setup, not a bug in the script: an error object (kind "config"), which
+    -- cfrun reports without a traceback
+    local where = debug.getinfo(level, "Sl")
+    where = where and where.currentline > 0 and (where.short_src .. ":" .. where.currentline .. ": ") or ""
+    error(core.error { kind = "config", unsent = true, message = where
+      .. "cloudflare: no credentials configured: set CLOUDFLARE_API_TOKEN (or "
       .. "CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), or pass "
       .. "api_token to cloudflare.new; to try things without a token, run the script with "
-      .. "cfrun --sandbox (a local fake API with a sample zone)", level)
+      .. "cfrun --sandbox (a local fake API with a sample zone)" }, level)
   end
   local log = check_transport_options(opts, level)
   -- the API generation: v2 (/origin/cloud_regions) unless the script or environment says v1

@@ -61,16 +61,7 @@ if opts["ignore-missing"] then
   if not ips then cli.fail(absent) end -- the listing failed: nothing was sent
 end
 
-if not opts["dry-run"] then
-  cli.confirm { n = #ips, yes = opts.yes, verb = "delete", summary = function()
-    -- what would go, from a listing (only when asking): vendor and region of each
-    local plan = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone, ips = ips,
-      dry_run = true }
-    if not plan then return string.format("delete up to %d mapping(s) in zone %s", #ips, zone) end
-    return cli.plan_summary { verb = "delete", items = plan.value.succeeded, zone = zone },
-      #plan.value.succeeded
-  end }
-end
+if not opts["dry-run"] then cli.confirm_delete(zone, ips, opts.yes) end
 
 local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone, ips = ips,
   dry_run = opts["dry-run"], concurrency = concurrency, journal = cli.journal(opts) }

@@ -9,15 +9,18 @@
 --
 -- Journal: every run that changes something journals by default to a new file (0600) in
 -- $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/, made 0700), named by the
--- UTC time and the script, and names it on stderr; it keeps what each move wrote (restore.lua
--- re-creates deletions only, so it undoes no move: move them back). Creating one deletes the
--- journals there beyond the newest 100 and those older than 30 days. $CFRUN_JOURNAL, when
--- set, is used instead (set but empty: none); under --sandbox and --dry-run there is none.
+-- UTC time and the script, and names it on stderr; it keeps what each IP had before the move,
+-- and `cfrun scripts/restore.lua --last` puts them back (and deletes the mappings --vendor
+-- created). Creating one deletes the journals there beyond the newest 100 and those older
+-- than 30 days. $CFRUN_JOURNAL, when set, is used instead (set but empty: none); under
+-- --sandbox and --dry-run there is none. The cost: a journaled move lists the zone first (the
+-- requests of a listing), to record what each mapping was.
 --
 -- Output: one row per IP: succeeded (now in R, with its vendor; under --dry-run the status is
 -- would_update instead),
 -- failed (with the reason; IPs refused before sending come last), pending (sent, not known
--- whether moved: check them, or move them again: moving an IP twice is harmless) or unsent
+-- whether moved: check them, move them again (moving an IP twice is harmless) or restore
+-- them from the journal) or unsent
 -- (certainly not changed: safe to send again). In table format a count line follows ("2 moved
 -- to R, 1 failed, 0 pending, 0 unsent").
 --
@@ -38,10 +41,7 @@ local OPTIONS = cli.options("zone",
   "format",
   { "file", "string", arg = "FILE", help = "read the addresses from FILE instead (\"-\": standard"
     .. " input), one per line, '#' comments; a line that is not an address stops the script" },
-  "concurrency", "yes",
-  { "journal", "string", arg = "PATH", help = "journal to PATH instead of a new file in"
-    .. " $XDG_STATE_HOME/cfrun/journal/ (else ~/.local/state/cfrun/journal/), the default" },
-  "no-journal")
+  "concurrency", "yes", "journal", "no-journal")
 local USAGE = cli.usage(OPTIONS, "[IP ...]")
 local opts, ips = cli.parse(arg, OPTIONS, USAGE, {
   about = "Move origin cloud region mappings to another region, each IP keeping its vendor"
@@ -127,7 +127,7 @@ if opts["dry-run"] then
   res = preview()
 else
   res, err, partial = R.bulk_edit { zone_id = zone, items = items,
-    journal = cli.journal(opts, { undo = "move them back" }),
+    journal = cli.journal(opts),
     concurrency = cli.concurrency(opts, USAGE) }
 end
 local out = res or partial
@@ -139,9 +139,8 @@ if format == "table" then
     opts["dry-run"] and "would be moved" or "moved", opts.region, n.failed, n.pending, n.unsent))
 end
 if opts["dry-run"] then cli.note("dry run: nothing was changed") end
--- a pending move is not undone by restore.lua (it re-creates deletions only); it can be redone
 if not res then
-  cli.fail(err, partial, {
-    pending = "sent, not known whether changed; check them, or move them again: that is harmless" })
+  cli.fail(err, partial, { pending = "sent, not known whether changed; check them, move them"
+    .. " again (that is harmless), or restore from the journal" })
 end
 os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)

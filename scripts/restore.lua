@@ -1,16 +1,20 @@
--- restore.lua: undo deletions: re-create every origin cloud region mapping that a cfrun
--- journal shows as deleted (or possibly deleted, when a response was lost or cfrun was
--- killed), with the vendor and region it had. A mapping the zone has again (re-created since,
--- by anyone) is left as it is. Safe to run twice.
+-- restore.lua: undo a run from its journal: re-create every origin cloud region mapping that
+-- a cfrun journal shows as deleted (or possibly deleted, when a response was lost or cfrun
+-- was killed), with the vendor and region it had, and put back every mapping a journaled
+-- move changed (deleting those it created). A mapping the zone has as before already
+-- (re-created since, by anyone) is left as it is, and so is one written since by someone else
+-- (undoing the journal's write would overwrite it). Safe to run twice.
 --
 -- Usage: cfrun scripts/restore.lua [OPTIONS] [--last | JOURNAL]
 --
 -- The options and what they do: `--help` prints them, from the OPTIONS table below (the one
 -- place they are written).
 --
--- Output: one row per mapping re-created (succeeded; under --dry-run would_update) or not
--- (failed, with the reason); in table format a count line follows, with how many of the
--- journal's deletions the zone has again (not touched). Exit status: 0 all restored (or
+-- Output: one row per mapping re-created or put back (succeeded; under --dry-run
+-- would_update), deleted again (a mapping a journaled move created: succeeded, under
+-- --dry-run would_delete) or not (failed, with the reason); in table format a count line
+-- follows, with how many mappings are already as before (not touched) and, when there are
+-- any, how many were changed since by someone else (not touched either). Exit status: 0 all restored (or
 -- nothing to restore), 3 some could not be restored, 2 usage error, 4 a request failed (the
 -- rest pending or unsent).
 
@@ -27,8 +31,9 @@ local OPTIONS = cli.options("zone",
     .. " (in the zone given; a delete_across_zones.lua run: zone by zone)" })
 local USAGE = cli.usage(OPTIONS, "[JOURNAL]")
 local opts, args = cli.parse(arg, OPTIONS, USAGE, {
-  about = "Re-create every origin cloud region mapping a cfrun journal shows as deleted that the"
-    .. " zone does not have again, with the vendor and region it had. Safe to run twice.",
+  about = "Undo a run from its journal: re-create every origin cloud region mapping it shows as"
+    .. " deleted that the zone does not have again, and put back every mapping a journaled move"
+    .. " changed. Safe to run twice.",
   operands = { { "JOURNAL", "the journal file (default: $CFRUN_JOURNAL)" } },
 })
 local zone = cli.zone(opts, USAGE)
@@ -51,7 +56,7 @@ if not opts["dry-run"] and cli.would_ask { n = math.huge, yes = opts.yes } then
   local plan = cloudflare.journal.restore { path = path, zone_id = zone, since = opts.since, dry_run = true }
   local items = plan and plan.value.succeeded or {}
   cli.confirm { n = #items, yes = opts.yes, verb = "change", summary = function()
-    return cli.plan_summary { verb = "re-create", items = items, zone = zone }, #items
+    return cli.plan_summary { verb = "restore", items = items, zone = zone }, #items
   end }
 end
 
@@ -66,6 +71,10 @@ if format == "table" then
     .. "they are (%d journal record(s), %d unreadable line(s))",
     n.succeeded, opts["dry-run"] and "would be restored" or "restored", n.failed, n.pending,
     #(out.value.unsent or {}), r.present, r.records, r.bad_lines))
+  if r.changed > 0 then
+    print(string.format("%d changed since by someone else, left as they are: %s", r.changed,
+      table.concat(r.changed_ips, " ")))
+  end
 end
 if opts["dry-run"] then cli.note("dry run: nothing was changed") end
 if not res then cli.fail(err, partial) end

@@ -192,6 +192,9 @@ describe("errors that teach", function()
       assert.are.equal("", out)
       assert.matches("no credentials configured: .*; to try things without a token, run the "
         .. "script with cfrun %-%-sandbox", err)
+      -- the operator's setup, not a bug: where, and no traceback
+      assert.matches("^cfrun: %(command line%):1: cloudflare: no credentials", err)
+      assert.is_nil(err:find("stack traceback", 1, true), err)
     end)
   end)
 end)

@@ -9,11 +9,25 @@ describe("cloudflare.iplist", function()
     local ips, bad = iplist.parse(TEXT)
     assert.are.same({ "192.0.2.1", "2001:DB8::1", "198.51.100.7" }, ips)
     assert.are.same({
-      { line = 5, text = "db02.example.com", error = "invalid IP address" },
+      { line = 5, text = "db02.example.com", error = "invalid IP address: a host name, not an address",
+        why = "a host name, not an address" },
       { line = 7, text = "300.1.1.1", error = "invalid IP address" },
     }, bad)
-    assert.are.equal('line 5: "db02.example.com" is not an IP address; line 7: "300.1.1.1" is not an IP address',
+    assert.are.equal('line 5: "db02.example.com" is not an IP address (a host name, not an address);'
+      .. ' line 7: "300.1.1.1" is not an IP address',
       iplist.describe(bad))
+  end)
+
+  it("reads a CRLF file as an LF one, and says why each bad line is not an address", function()
+    local ips, bad = iplist.parse("192.0.2.1\r\n10.0.0.0/8\r\n010.0.0.1\r\nfe80::1%eth0\r\n2001:db8::1\r\n")
+    assert.are.same({ "192.0.2.1", "2001:db8::1" }, ips)
+    local why = {}
+    for i, b in ipairs(bad) do why[i] = iplist.not_address(b) end
+    assert.are.same({
+      '"10.0.0.0/8" is not an IP address (a CIDR, not an address: use cloudflare.select.cidr or list the addresses)',
+      '"010.0.0.1" is not an IP address (a leading zero, which some tools read as octal)',
+      '"fe80::1%eth0" is not an IP address (a zone index (%eth0) is not part of an address)',
+    }, why)
   end)
 
   it("reads a file, and says why when it cannot", function()

@@ -235,6 +235,54 @@ describe("the journal", function()
     assert.are.equal(0, dry.restore.candidates)
   end)
 
+  it("restore undoes a journaled bulk_update: puts back what it replaced, deletes what it created", function()
+    local before = snapshot(fake)
+    local ocr = client.cache.origin_cloud_regions
+    -- 10.7.0.1 is gcp/us-central1, 10.7.0.2 azure/eastus, 10.7.0.3 oci/us-ashburn-1
+    assert(ocr.bulk_update { zone_id = ZONE, journal = path, items = {
+      { ip = "10.7.0.1", vendor = "aws", region = "us-west-2" },
+      { ip = "10.7.0.2", vendor = "azure", region = "westeurope" },
+      { ip = "10.7.0.3", vendor = "oci", region = "eu-frankfurt-1" },
+      { ip = "10.9.0.1", vendor = "gcp", region = "us-east1" }, -- created by the call
+      { ip = "10.9.0.2", vendor = "gcp", region = "us-east1" },
+    } })
+    -- a second journaled write of 10.7.0.1: the undo goes back to before the first
+    assert(ocr.bulk_update { zone_id = ZONE, journal = path, items = {
+      { ip = "10.7.0.1", vendor = "aws", region = "eu-west-1" } } })
+    local intent = read_journal(path)[1]
+    assert.are.same({ region = "us-central1", vendor = "gcp" }, intent.items[1].before)
+    assert.are.equal(false, intent.items[4].before)
+    -- someone else changes 10.7.0.2 since, and deletes 10.9.0.2: both left as they are
+    assert(ocr.bulk_update { zone_id = ZONE, journal = false, items = {
+      { ip = "10.7.0.2", vendor = "azure", region = "northeurope" } } })
+    assert(ocr.bulk_delete { zone_id = ZONE, journal = false, ips = { "10.9.0.2" } })
+    fake:clear_requests()
+
+    local dry = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client, dry_run = true })
+    for _, r in ipairs(fake:api_requests()) do assert.are.equal("GET", r.method) end
+    local res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    local function plan(x)
+      local out = {}
+      for _, e in ipairs(x.value.succeeded) do
+        out[#out + 1] = e.origin_ip .. " " .. e.vendor .. " " .. e.region .. (e.deleted and " deleted" or "")
+      end
+      return out
+    end
+    assert.are.same({ "10.7.0.1 gcp us-central1", "10.7.0.3 oci us-ashburn-1", "10.9.0.1 gcp us-east1 deleted" },
+      plan(res))
+    assert.are.same(plan(res), plan(dry)) -- the dry run said exactly what the real run did
+    assert.are.same({ "10.7.0.2" }, res.restore.changed_ips)
+    assert.are.same({ "10.9.0.2" }, res.restore.present_ips) -- absent, as before the journal
+    assert.are.equal(1, res.restore.deleted)
+    local diff = zone_diff(fake, before)
+    assert.are.same({ missing = { "10.7.0.2 azure eastus" }, extra = { "10.7.0.2 azure northeurope" } }, diff)
+    -- idempotent: a second run sends nothing but the listing
+    fake:clear_requests()
+    res = assert(cloudflare.journal.restore { path = path, zone_id = ZONE, client = client })
+    assert.are.same({}, res.value.succeeded)
+    for _, r in ipairs(fake:api_requests()) do assert.are.equal("GET", r.method) end
+  end)
+
   it("scripts/restore.lua wraps it", function()
     assert(client.cache.origin_cloud_regions.bulk_delete { zone_id = ZONE, ips = { "10.7.0.5", "10.7.0.6" },
       journal = path })

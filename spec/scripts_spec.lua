@@ -117,6 +117,15 @@ local function calls()
   return out
 end
 
+-- The API requests that change state.
+local function writes()
+  local out = {}
+  for _, c in ipairs(calls()) do
+    if not c:find("^GET ") then out[#out + 1] = c end
+  end
+  return out
+end
+
 -- The IPs the zone holds, in the server's order.
 local function zone_ips(zone)
   return H.pluck(fake:zone(zone or ZONE), "origin-ip")
@@ -211,7 +220,12 @@ describe("every script", function()
       assert.are.equal(name .. ": unknown option '-n'", lines(err)[1])
       _, err, code = run(name, { "--zone", "bad-zone/x", "aws" })
       assert.are.equal(2, code, name)
-      assert.matches('^' .. name:gsub("%p", "%%%0") .. ': invalid zone id "bad%-zone/x"', err)
+      assert.matches('^' .. name:gsub("%p", "%%%0")
+        .. ': invalid zone id: expected 32 hex digits, got 10 characters "bad%-zone/x": the zone id is', err)
+      _, err, code = run(name, { "--zone", "example.com", "aws" })
+      assert.are.equal(2, code, name)
+      assert.truthy(err:find(name .. ': invalid zone id: a domain name, not a zone id "example.com": the zone'
+        .. " id is the 32-hex-digit id on the zone's Overview page", 1, true), err)
       _, err, code = H.run({ script(name), "aws" }, { env = { ZONE = false, CFRUN_SANDBOX_ZONE = false } })
       assert.are.equal(2, code, name)
       assert.matches("^" .. name:gsub("%p", "%%%0") .. ": no zone: pass %-%-zone ZONE_ID or set ZONE", err)
@@ -258,7 +272,7 @@ describe("scripts/delete_from_file.lua", function()
     assert.are.equal(2, code)
     assert.are.equal("", out)
     assert.are.same({
-      'stdin:2: "db01.example.com" is not an IP address',
+      'stdin:2: "db01.example.com" is not an IP address (a host name, not an address)',
       'stdin:4: "300.1.1.1" is not an IP address',
       "delete_from_file.lua: 2 invalid line(s), nothing was deleted (fix them or pass --skip-invalid)",
     }, lines(err))
@@ -274,7 +288,7 @@ describe("scripts/delete_from_file.lua", function()
     assert.are.equal("status,origin_ip,vendor,region,error,input\r\n"
       .. "succeeded,192.0.2.1,aws,us-east-1,,192.0.2.1\r\n"
       .. "succeeded,192.0.2.2,aws,us-east-1,,192.0.2.2\r\n", out)
-    assert.are.equal(path .. ':2: "db01.example.com" is not an IP address\n', err)
+    assert.are.equal(path .. ':2: "db01.example.com" is not an IP address (a host name, not an address)\n', err)
     assert.are.same({ "192.0.2.1", "192.0.2.2" }, body_of("DELETE"))
   end)
 
@@ -525,7 +539,7 @@ describe("scripts/prune.lua", function()
     assert.are.equal(2, code)
     assert.are.equal("", out)
     assert.are.same({
-      path .. ':8: "web01.example.com" is not an IP address',
+      path .. ':8: "web01.example.com" is not an IP address (a host name, not an address)',
       "prune.lua: 1 invalid line(s) in the inventory: refusing to prune, nothing was deleted"
         .. " (the hosts on those lines would lose their mappings); fix them or pass --force",
     }, lines(err))
@@ -534,7 +548,7 @@ describe("scripts/prune.lua", function()
     out, err, code = run("prune.lua", { "--force", path })
     os.remove(path)
     assert.are.equal(0, code, err)
-    assert.are.equal(path .. ':8: "web01.example.com" is not an IP address\n', err)
+    assert.are.equal(path .. ':8: "web01.example.com" is not an IP address (a host name, not an address)\n', err)
     assert.are.equal("2 deleted, 0 failed, 0 pending, 0 unsent (6 mapping(s) kept)", lines(out)[5])
     assert.are.equal(6, #state())
   end)
@@ -751,8 +765,8 @@ describe("scripts/move_region.lua", function()
         .. '"origin_ip":"203.0.113.99","status":"failed"}',
       '{"origin_ip":"192.0.2.1","status":"pending"}' }, lines(out))
     assert.are.same({ "move_region.lua: HTTP 500: [1141] " .. INTERNAL,
-      "move_region.lua: 1 IP(s) pending (sent, not known whether changed; check them, or move them"
-        .. " again: that is harmless): 192.0.2.1" }, lines(err))
+      "move_region.lua: 1 IP(s) pending (sent, not known whether changed; check them, move them"
+        .. " again (that is harmless), or restore from the journal): 192.0.2.1" }, lines(err))
     assert.are.same(seed_state(), state())
   end)
 
@@ -777,7 +791,7 @@ describe("scripts/move_region.lua", function()
       unsent = slice(ips, 201, 250) }, ips_by_status(out))
     local e = lines(err)
     assert.are.equal(3, #e)
-    assert.matches(" 100 IP%(s%) pending %(sent, not known whether changed; check them, or move them again", e[2])
+    assert.matches(" 100 IP%(s%) pending %(sent, not known whether changed; check them, move them again", e[2])
     assert.are.equal("move_region.lua: 50 IP(s) unsent " .. UNSENT .. table.concat(ips, " ", 201, 250), e[3])
     local regions = {}
     for _, m in ipairs(fake:zone(ZONE)) do regions[#regions + 1] = m.region end
@@ -928,6 +942,29 @@ describe("scripts/delete_across_zones.lua", function()
 end)
 
 describe("scripts/demo.lua", function()
+  it("--dry-run marks every row would_delete and deletes nothing", function()
+    local out, err, code = run("demo.lua", { "--dry-run", "192.0.2.1", "198.51.100.99" })
+    assert.are.equal(0, code, err)
+    assert.are.same({ "would_delete 192.0.2.1            aws    us-east-1",
+      "failed   198.51.100.99        mapping not found",
+      "1 would be deleted, 1 failed, 1 request(s)" }, lines(out))
+    assert.are.same({ "demo.lua: dry run: nothing was deleted" }, lines(err))
+    assert.are.same({}, writes())
+    assert.are.same(seed_state(), state())
+  end)
+
+  it("--ignore-missing reports IPs with no mapping as absent, apart, and a second run exits 0", function()
+    local out, err, code = run("demo.lua", { "--ignore-missing", "192.0.2.1", "198.51.100.99" })
+    assert.are.equal(0, code, err)
+    assert.are.same({ "deleted  192.0.2.1            aws    us-east-1",
+      "absent   198.51.100.99        (had no mapping)",
+      "1 deleted, 0 failed, 1 already absent, 2 request(s)" }, lines(out))
+    assert.are.same({ "GET /", "DELETE /batch" }, calls())
+    out, err, code = run("demo.lua", { "--ignore-missing", "192.0.2.1", "198.51.100.99" })
+    assert.are.equal(0, code, err)
+    assert.are.equal("0 deleted, 0 failed, 2 already absent, 1 request(s)", lines(out)[3])
+  end)
+
   it("prints the pending and the unsent IPs each on a line of their own, then exits 4", function()
     local ips = seed_many(200)
     -- Both batches are in flight at once: the first request to arrive is refused (403: its
@@ -967,15 +1004,6 @@ describe("scripts/demo.lua", function()
 end)
 
 -- Issue 14: dry runs, --ignore-missing, confirmation, an undo for every run, --help.
-
--- The requests that could change the zone, as calls() gives them.
-local function writes()
-  local out = {}
-  for _, c in ipairs(calls()) do
-    if not c:find("^GET ") then out[#out + 1] = c end
-  end
-  return out
-end
 
 -- The status column of each data row of CSV output: the first, or the second when `second`.
 local function csv_statuses(out, second)
@@ -1216,6 +1244,7 @@ describe("the deleting and editing scripts on a terminal", function()
       { "delete_vendor.lua", { "aws" }, "delete" },
       { "prune.lua", { "--force", keep }, "delete" },
       { "move_region.lua", { "--region", "us-west-2", "--file", list }, "update" },
+      { "demo.lua", ips, "delete" },
     }
     for _, case in ipairs(cases) do
       fake:clear_requests()
@@ -1233,7 +1262,7 @@ describe("the deleting and editing scripts on a terminal", function()
     local text
     text, code = run_pty("restore.lua", { journal }, "n\n")
     assert.are.equal(2, code, text)
-    assert.truthy(text:find("re-create 150 mapping(s)", 1, true), text)
+    assert.truthy(text:find("restore 150 mapping(s)", 1, true), text)
     assert.are.same({}, writes())
     assert.are.same({}, zone_ips())
     for _, f in ipairs { pairs_file, keep, journal } do os.remove(f) end
@@ -1289,6 +1318,26 @@ describe("the default journal", function()
     assert.are.same(want, got) -- exactly the zone before, vendors and regions included
   end)
 
+  it("restore.lua --last undoes a move_region.lua run: moved back, created ones deleted", function()
+    -- 192.0.2.1 is aws us-east-1 in the seed; 192.0.2.99 has no mapping: --vendor creates it
+    local _, err, code = run("move_region.lua", { "--vendor", "aws", "--region", "us-west-2",
+      "192.0.2.1", "192.0.2.99" }, nil, env())
+    assert.are.equal(0, code, err)
+    assert.are_not.same(seed_state(), state())
+    assert.truthy(err:find("(undo: cfrun scripts/restore.lua --last)", 1, true), err)
+    local out
+    out, err, code = run("restore.lua", { "--last", "--dry-run", "--format", "jsonl" }, nil, env())
+    assert.are.equal(0, code, err)
+    assert.are.same({ would_update = { "192.0.2.1" }, would_delete = { "192.0.2.99" } }, ips_by_status(out))
+    out, err, code = run("restore.lua", { "--last", "--format", "jsonl" }, nil, env())
+    assert.are.equal(0, code, err)
+    assert.are.same({ succeeded = { "192.0.2.1", "192.0.2.99" } }, ips_by_status(out))
+    local got, want = state(), seed_state()
+    table.sort(got)
+    table.sort(want)
+    assert.are.same(want, got)
+  end)
+
   it("every deleting or editing script journals by default; --no-journal, --dry-run, --journal: none there", function()
     local dir = home .. "/cfrun/journal"
     local _, err, code = run("delete_from_file.lua", { "--no-journal", "-" }, "192.0.2.1\n", env())
@@ -1306,6 +1355,7 @@ describe("the default journal", function()
     assert.truthy(io.open(chosen)):close()
     os.remove(chosen)
     for _, case in ipairs {
+      { "demo.lua", { "2001:db8::1" } },
       { "delete_vendor.lua", { "oci" } },
       { "prune.lua", { "--force", "-" }, "192.0.2.3\n" },
       { "move_region.lua", { "--region", "us-west-2", "192.0.2.3" } },

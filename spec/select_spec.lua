@@ -68,6 +68,8 @@ describe("cloudflare.select", function()
     assert.error_matches(function() S.vendor("amazon") end, 'unknown vendor "amazon"')
     assert.error_matches(function() S.cidr("10.0.0.0/33") end, 'invalid CIDR "10.0.0.0/33"')
     assert.error_matches(function() S.ips { "db01" } end, 'invalid IP address "db01"')
+    assert.error_matches(function() S.ips { "10.0.0.0/8" } end,
+      'invalid IP address "10.0.0.0/8": a CIDR, not an address', 1, true)
     assert.error_matches(function() S.region_matching("[") end, "bad pattern")
     assert.error_matches(function() return S.vendor("aws") * 5 end, "expected a selector")
     assert.error_matches(function() S.region() end, "expected at least one value")

@@ -284,12 +284,13 @@ local function account_on_raise(res, ledger)
 end
 
 -- Sets up the journal of a batch call: each batch's intent lists its IPs with what `known`
--- says of them (the current mapping, or the new one).
-local function open_writer(run, path_j, fname, zone_id, known)
+-- says of them (the current mapping, or the new one) and, for a write, what `before` says
+-- the zone had (so that restore can undo it).
+local function open_writer(run, path_j, fname, zone_id, known, before)
   local w, err = journal.open(path_j, fname, zone_id)
   if not w then return nil, err end
   run.writer = w -- closed with the run
-  run.intent = function(sent) return journal.items(sent, known) end
+  run.intent = function(sent) return journal.items(sent, known, before) end
   return true
 end
 
@@ -556,7 +557,10 @@ function M.update(ctx, op, a, fname, level)
   local run <close> = new_run(ctx, a, ledger)
   start_progress(ctx, ledger, fname, #order)
   if a.journal and #order > 0 then
-    local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, payload)
+    -- an undo needs what each write replaces: list the zone once, as a journaled delete does
+    local current, err = listing_for(ctx, res, ledger, order, a.zone_id, a.opts)
+    if not current then return finish(res, ledger, err) end
+    local ok, jerr = open_writer(run, a.journal, fname, a.zone_id, payload, current)
     if not ok then return journal_failure(res, ledger, order, jerr) end
   end
   return send_all(ctx, op, a.zone_id, order, payload, res, ledger, run)

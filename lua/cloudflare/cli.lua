@@ -198,16 +198,16 @@ function M.parse(args, spec, usage, doc)
 end
 
 --- cli.zone(opts, usage) -> the zone id from --zone, else $CFRUN_SANDBOX_ZONE (under
---- --sandbox a production $ZONE means nothing), else $ZONE. A malformed id exits 2.
+--- --sandbox a production $ZONE means nothing), else $ZONE. An id that is not 32 hex digits
+--- exits 2 with where the id is found (util.zone_problem).
 function M.zone(opts, usage)
   local env = os.getenv
   local z = opts.zone or env("CFRUN_SANDBOX_ZONE") or env("ZONE")
   if not z or z == "" then
     M.die("no zone: pass --zone ZONE_ID or set ZONE (run with --sandbox to try it out)", usage)
   end
-  if #z > 32 or not z:find("^%w+$") then
-    M.die(string.format("invalid zone id %q: expected up to 32 letters and digits", z:sub(1, 40)), usage)
-  end
+  local problem = require("cloudflare.util").zone_problem(z:sub(1, 64))
+  if problem then M.die("invalid zone id: " .. problem, usage) end
   return z
 end
 
@@ -224,20 +224,22 @@ end
 --- cli.read_ips(source) -> ips, bad: cloudflare.iplist.read, with every line that is not an
 --- address reported on stderr as FILE:LINE (exit 2 when the file cannot be read).
 function M.read_ips(source)
-  local ips, bad = require("cloudflare.iplist").read(source)
+  local iplist = require "cloudflare.iplist"
+  local ips, bad = iplist.read(source)
   if not ips then M.die(bad) end -- bad is the message of io.open or read
   local name = (source == nil or source == "-") and "stdin" or source
   for _, b in ipairs(bad) do
-    io.stderr:write(string.format("%s:%d: %q is not an IP address\n", name, b.line, b.text))
+    io.stderr:write(string.format("%s:%d: %s\n", name, b.line, iplist.not_address(b)))
   end
   return ips, bad
 end
 
---- cli.split_absent(zone, ips) -> present, absent: the --ignore-missing split, from one
+--- cli.split_absent(zone, ips) -> present, absent, requests: the --ignore-missing split, from one
 --- listing of the zone taken before the call (never from an error's wording): `present` the
 --- inputs to send (what is not an address too: the call reports it), `absent` a list of
 --- { origin_ip = canonical, input = as given } for the addresses the zone has no mapping of,
---- each once. A failed listing returns nil, err (nothing was sent).
+--- each once; requests, those of the listing. A failed listing returns nil, err (nothing was
+--- sent).
 function M.split_absent(zone, ips)
   -- luacheck: read globals cloudflare (the host's module, present when a script runs)
   local listing, err = cloudflare.cache.origin_cloud_regions.list { zone_id = zone }
@@ -256,7 +258,7 @@ function M.split_absent(zone, ips)
       present[#present + 1] = s
     end
   end
-  return present, absent
+  return present, absent, listing.requests
 end
 
 --- The number of mappings above which cli.confirm asks on a terminal, unless told otherwise.
@@ -339,6 +341,20 @@ function M.confirm(a)
   io.stderr:write(name, ": not confirmed: nothing was ", a.verb or "change", "d (pass --yes to",
     " skip the question)\n")
   os.exit(M.EXIT_USAGE)
+end
+
+--- cli.confirm_delete(zone, ips, yes): cli.confirm for deleting the mappings of `ips` (a list
+--- of address strings) in `zone`; the plan it shows comes from a dry run of bulk_delete (a
+--- listing), taken only when asking.
+function M.confirm_delete(zone, ips, yes)
+  return M.confirm { n = #ips, yes = yes, verb = "delete", summary = function()
+    -- luacheck: read globals cloudflare (the host's module, present when a script runs)
+    local plan = cloudflare.cache.origin_cloud_regions.bulk_delete { zone_id = zone, ips = ips,
+      dry_run = true }
+    if not plan then return string.format("delete up to %d mapping(s) in zone %s", #ips, zone) end
+    return M.plan_summary { verb = "delete", items = plan.value.succeeded, zone = zone },
+      #plan.value.succeeded
+  end }
 end
 
 ---------------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 -- starts a comment, blank lines are skipped, and every line that is not an address is
 -- reported with its line number rather than silently dropped. Reads only what it is given.
 local ip = require "cloudflare.ip"
+local util = require "cloudflare.util"
 
 local M = {}
 
---- iplist.parse(text) -> ips, bad. ips: the addresses as written (trimmed), in file order;
---- bad: { {line = n, text = "...", error = "invalid IP address"}, ... }.
+--- iplist.parse(text) -> ips, bad. ips: the addresses as written (trimmed: a CRLF file reads
+--- as well as an LF one), in file order; bad: { {line = n, text = "...", error = "invalid IP
+--- address[: why]", why = "a CIDR, not an address" | nil}, ... } (why: see util.ip_problem).
 function M.parse(text)
   if type(text) ~= "string" then error("iplist.parse: expected a string, got " .. type(text), 2) end
   local ips, bad = {}, {}
@@ -18,7 +20,8 @@ function M.parse(text)
       if ip.valid(s) then
         ips[#ips + 1] = s
       else
-        bad[#bad + 1] = { line = n, text = s, error = "invalid IP address" }
+        local why = util.ip_problem(s, ip.canonical)
+        bad[#bad + 1] = { line = n, text = s, error = util.invalid_ip(s, ip.canonical), why = why }
       end
     end
   end
@@ -45,12 +48,16 @@ function M.read(source)
   return M.parse(text)
 end
 
+--- iplist.not_address(b) -> "\"db01.example.com\" is not an IP address (a host name, not an
+--- address)": one entry of bad, quoted so that a stray character shows, with why if known.
+function M.not_address(b)
+  return string.format("%q is not an IP address%s", b.text, b.why and " (" .. b.why .. ")" or "")
+end
+
 --- iplist.describe(bad) -> "line 3: \"db01\" is not an IP address; ..." for messages.
 function M.describe(bad)
   local parts = {}
-  for i, b in ipairs(bad) do
-    parts[i] = string.format("line %d: %q is not an IP address", b.line, b.text)
-  end
+  for i, b in ipairs(bad) do parts[i] = string.format("line %d: %s", b.line, M.not_address(b)) end
   return table.concat(parts, "; ")
 end
 

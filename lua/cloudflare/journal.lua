@@ -1,7 +1,8 @@
 -- cloudflare.journal: the append-only record of what cfrun was about to change and what it
 -- changed (JSON lines, each fsync'd before the request it announces is sent), and `restore`,
--- which re-creates every mapping a journal shows as deleted and the zone no longer has. Must
--- never let a request go out whose intent is not on disk.
+-- which undoes it: re-creates every mapping a journal shows as deleted and the zone no longer
+-- has, and puts back every mapping a journaled write changed. Must never let a request go out
+-- whose intent is not on disk.
 --
 -- Error convention: programming mistakes (bad arguments, a writer used after close) raise;
 -- what happens on the disk or the wire returns nil, err[, partial].
@@ -72,12 +73,19 @@ end
 Writer.__close = Writer.close
 Writer.__gc = Writer.close
 
--- A list of {ip, region, vendor} for the journal, from canonical IPs and what is known.
-function M.items(ips, known)
+-- A list of {ip, region, vendor} for the journal, from canonical IPs and what is known; with
+-- `before` (the zone's mappings before a write), each item also has before = {region, vendor},
+-- or false when the IP had no mapping.
+function M.items(ips, known, before)
   local out = json.array()
   for i, c in ipairs(ips) do
     local m = known and known[c]
-    out[i] = { ip = c, region = m and m.region, vendor = m and m.vendor }
+    local item = { ip = c, region = m and m.region, vendor = m and m.vendor }
+    if before then
+      local b = before[c]
+      item.before = b and { region = b.region, vendor = b.vendor } or false
+    end
+    out[i] = item
   end
   return out
 end
@@ -123,15 +131,18 @@ local function ip_of(it)
 end
 
 -- Works out, from the records in file order, which mappings the journal shows as deleted or
--- possibly deleted (a request sent whose outcome never arrived) and not re-created since.
+-- possibly deleted (a request sent whose outcome never arrived) and not re-created since,
+-- and which it shows as written (an edit or a creation, journaled with what the zone had
+-- before: { ip, before, after, deleted }), to be put back as they were.
 -- Each IP keeps the set of calls' batches (call/batch) that claim it: a claim is made by a
 -- delete's intent or by a deletion its outcome reports, and withdrawn only by that same batch
 -- showing it deleted nothing there; so another call's "not found" (a deletion that lost the
 -- race to ours) never cancels ours. A successful write of the IP clears every claim before it.
-local function deleted_mappings(records)
+local function undo_candidates(records)
   local claims, order = {}, {} -- ip -> { key -> {region=, vendor=, seq=} }; first-claim order
   local by_key = {}            -- key -> { ip -> true }: what each batch claims
   local unsent = {}            -- key -> { attempt -> true when that attempt was certainly not applied }
+  local edits = {}             -- ip -> { before = {region=, vendor=} | false, after = {...} }
 
   local function claim(key, c, region, vendor, seq)
     local set = claims[c]
@@ -194,6 +205,22 @@ local function deleted_mappings(records)
         local c = ip_of(it)
         if c and (it.already_absent ~= true or first) then withdraw(key, c) end
       end
+    elseif WRITES[r.op] and r.phase == "intent" and type(r.items) == "table" then
+      for _, it in ipairs(r.items) do
+        local c, region, vendor = mapping_of(it)
+        local b = c and it.before
+        if b == false or (type(b) == "table" and type(b.region) == "string"
+            and type(b.vendor) == "string") then
+          local e = edits[c]
+          if not e then
+            -- the first write of the IP says what the zone had before the journal changed it
+            e = { before = b and { region = b.region, vendor = b.vendor } or false }
+            edits[c] = e
+            if not claims[c] then order[#order + 1] = c end
+          end
+          e.after = { region = region, vendor = vendor } -- possibly written from now on
+        end
+      end
     elseif WRITES[r.op] and r.phase == "outcome" and type(r.succeeded) == "table" then
       for _, it in ipairs(r.succeeded) do
         local c = ip_of(it)
@@ -204,10 +231,16 @@ local function deleted_mappings(records)
   local out = {}
   for _, c in ipairs(order) do
     local latest
-    for _, m in pairs(claims[c]) do
+    for _, m in pairs(claims[c] or {}) do
       if not latest or m.seq > latest.seq then latest = m end
     end
-    if latest then out[#out + 1] = { ip = c, region = latest.region, vendor = latest.vendor } end
+    local e = edits[c]
+    if e then
+      -- undone to what it was before its first write; deleted by us since: absent is ours too
+      out[#out + 1] = { ip = c, before = e.before, after = e.after, deleted = latest ~= nil }
+    elseif latest then
+      out[#out + 1] = { ip = c, region = latest.region, vendor = latest.vendor }
+    end
   end
   return out
 end
@@ -240,14 +273,60 @@ local function own_result(requests, dry_run)
     unsent = json.array() }, requests = requests, dry_run = dry_run or nil }
 end
 
+local function same(m, want)
+  return m ~= nil and want ~= nil and want ~= false and m.region == want.region
+    and m.vendor == want.vendor
+end
+
+-- The plan from the candidates and the zone now (ip -> mapping): `writes` to send with
+-- bulk_update (a deletion to re-create, an edit to put back), `deletes` (mappings a journaled
+-- write created, still as written), and the IPs left as they are: `present` (as before the
+-- journal already: re-created, or put back, since) and `changed` (written since by someone
+-- else: undoing ours would overwrite a newer state).
+local function plan_of(candidates, now)
+  local p = { writes = {}, deletes = {}, present = json.array(), changed = json.array() }
+  local function keep(list, c) list[#list + 1] = c end
+  for _, m in ipairs(candidates) do
+    local cur = now[m.ip]
+    if m.before == nil then -- a deletion: re-create it unless the zone has it again
+      if cur then keep(p.present, m.ip) else p.writes[#p.writes + 1] = m end
+    elseif m.before == false then -- created by the journal's write
+      if not cur then keep(p.present, m.ip)
+      elseif same(cur, m.after) then p.deletes[#p.deletes + 1] = m.ip
+      else keep(p.changed, m.ip) end
+    elseif same(cur, m.before) then keep(p.present, m.ip)
+    elseif same(cur, m.after) or (not cur and m.deleted) then
+      p.writes[#p.writes + 1] = { ip = m.ip, region = m.before.region, vendor = m.before.vendor }
+    else
+      keep(p.changed, m.ip)
+    end
+  end
+  return p
+end
+
+-- Adds the lists and requests of `b` (a result or partial) to `a`.
+local function merge_into(a, b)
+  for _, k in ipairs { "succeeded", "failed", "pending", "unsent" } do
+    local dst, src = a.value[k], b.value[k] or {}
+    table.move(src, 1, #src, #dst + 1, dst)
+  end
+  a.requests = (a.requests or 0) + (b.requests or 0)
+end
+
 --- journal.restore{ path=, zone_id=, since=, client=, dry_run= } -> res | nil, err, partial
---- The plan, shared by the real run and the dry run: the mappings the journal shows as deleted
---- (candidates) less those the zone has now (re-created since, by anyone: writing them would
---- overwrite a newer state), from one listing; those left are re-created with bulk_update,
---- with the vendor and region last journaled for them. A dry run stops right before sending
---- and reports exactly those as succeeded. Idempotent: a second run finds them all present.
---- res is bulk_update's result (its requests include the listing's) plus res.restore =
---- { candidates = n, records = n, bad_lines = n, present = n, present_ips = {ip, ...} }.
+--- Undoes what a journal shows: the mappings it shows as deleted (or possibly deleted) are
+--- re-created, with the vendor and region last journaled for them; the mappings it shows as
+--- written (a bulk_update journaled with what each replaced) are put back as they were
+--- before the journal's first write of them, and those it created are deleted again. The
+--- plan, shared by the real run and the dry run, comes from one listing: a mapping the zone
+--- has as before already is left as it is (present), and so is one written since by someone
+--- else (changed: undoing ours would overwrite a newer state). A dry run stops right before
+--- sending and reports exactly what a real run would send as succeeded. Idempotent: a second
+--- run finds everything as before.
+--- res is bulk_update's result (with bulk_delete's, for the creations undone, merged in; its
+--- requests include the listing's) plus res.restore = { candidates = n, records = n,
+--- bad_lines = n, present = n, present_ips = {ip, ...}, changed = n, changed_ips = {...},
+--- deleted = n (creations undone, or under dry_run to undo) }.
 --- A failed listing gives nil, err, partial with nothing sent (every candidate unsent).
 function M.restore(args)
   util.check_args("journal.restore", args,
@@ -264,9 +343,9 @@ function M.restore(args)
   end
   local records, bad = M.read(path, { zone_id = args.zone_id, since = args.since })
   if not records then util.argerror("journal.restore", "path", tostring(bad), 2) end
-  local candidates = deleted_mappings(records)
+  local candidates = undo_candidates(records)
   local info = { candidates = #candidates, bad_lines = bad, records = #records, present = 0,
-    present_ips = json.array() }
+    present_ips = json.array(), changed = 0, changed_ips = json.array(), deleted = 0 }
   if #candidates == 0 then
     local res = own_result(0, args.dry_run)
     res.restore = info
@@ -284,36 +363,43 @@ function M.restore(args)
   end
   local now = {}
   for _, m in ipairs(listing.value) do
-    if type(m.origin_ip) == "string" then now[ip.canonical(m.origin_ip) or m.origin_ip] = true end
+    if type(m.origin_ip) == "string" then now[ip.canonical(m.origin_ip) or m.origin_ip] = m end
   end
-  local items = {}
-  for _, m in ipairs(candidates) do
-    if now[m.ip] then
-      info.present_ips[#info.present_ips + 1] = m.ip
-    else
-      items[#items + 1] = m
-    end
-  end
-  info.present = #info.present_ips
-  local listed = listing.requests or 1
+  local plan = plan_of(candidates, now)
+  info.present_ips, info.present = plan.present, #plan.present
+  info.changed_ips, info.changed = plan.changed, #plan.changed
+  info.deleted = #plan.deletes
 
-  local res, err, partial
-  if args.dry_run or #items == 0 then
-    res = own_result(listed, args.dry_run)
-    if args.dry_run then
-      for i, m in ipairs(items) do
-        res.value.succeeded[i] = { origin_ip = m.ip, region = m.region, vendor = m.vendor, input = m.ip }
-      end
+  local out = own_result(listing.requests or 1, args.dry_run)
+  out.restore, out.generation = info, listing.generation
+  if args.dry_run then
+    for _, m in ipairs(plan.writes) do
+      out.value.succeeded[#out.value.succeeded + 1] = { origin_ip = m.ip, region = m.region,
+        vendor = m.vendor, input = m.ip }
     end
-  else
-    res, err, partial = ocr.bulk_update { zone_id = args.zone_id, items = items, journal = false }
-    local out = res or partial
-    out.requests = (out.requests or 0) + listed
+    for _, c in ipairs(plan.deletes) do
+      local m = now[c]
+      out.value.succeeded[#out.value.succeeded + 1] = { origin_ip = c, region = m.region,
+        vendor = m.vendor, input = c, deleted = true, dry_status = "would_delete" }
+    end
+    return out
   end
-  local out = res or partial
-  out.restore = info
-  if not res then return nil, err, partial end
-  return res
+  if #plan.writes > 0 then
+    local res, err, partial = ocr.bulk_update { zone_id = args.zone_id, items = plan.writes, journal = false }
+    merge_into(out, res or partial)
+    if not res then
+      for _, c in ipairs(plan.deletes) do out.value.unsent[#out.value.unsent + 1] = c end
+      return nil, err, out
+    end
+  end
+  if #plan.deletes > 0 then
+    local res, err, partial = ocr.bulk_delete { zone_id = args.zone_id, ips = plan.deletes, journal = false }
+    local got = res or partial
+    for _, e in ipairs(got.value.succeeded) do e.deleted = true end
+    merge_into(out, got)
+    if not res then return nil, err, out end
+  end
+  return out
 end
 
 return M

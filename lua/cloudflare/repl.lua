@@ -85,7 +85,8 @@ local DOCS = {
   { "cloudflare.parallel", "(fns[, {concurrency=8}]) -> results, errs",
     "Runs a list of functions as tasks, at most concurrency at once, and returns when all "
     .. "finished: results[i], errs[i] are the first two values fns[i] returned (res, err of an "
-    .. "API call). If one raised, the first such error (by index) is raised after all finished." },
+    .. "API call). Never raises for a task: one that raised has errs[i].kind = \"raised\" "
+    .. "(message, traceback, value), and the others keep their results." },
   { "cloudflare.sleep", "(seconds)",
     "Waits; in a task the others run meanwhile, elsewhere the tasks run until the time passed." },
 
@@ -128,10 +129,12 @@ local DOCS = {
   { "selector:partition", "(mappings | list result) -> matching, rest", "The mappings split in two lists." },
 
   { "cloudflare.iplist.read", "(path | \"-\" | nil | file) -> ips, bad | nil, message",
-    "Reads one address per line (# starts a comment, blank lines are skipped): ips as written, "
-    .. "bad the lines that are not addresses, as {line=, text=, error=}." },
+    "Reads one address per line (# starts a comment, blank lines are skipped, CRLF is read as "
+    .. "LF): ips as written, bad the lines that are not addresses, as {line=, text=, error=, why=}." },
   { "cloudflare.iplist.parse", "(text) -> ips, bad", "iplist.read for a string." },
   { "cloudflare.iplist.describe", "(bad) -> string", "The bad lines of read or parse, rendered for a message." },
+  { "cloudflare.iplist.not_address", "(entry) -> string",
+    "One bad line, quoted so that a stray character shows, with why it is not an address (a CIDR, a host name...)." },
 
   { "cloudflare.report.each", "(res) -> iterator",
     "for status, item in report.each(res): every IP of a batch result or partial, as "
@@ -196,6 +199,9 @@ local DOCS = {
     .. "cli.CONFIRM_THRESHOLD, 100) mappings or a share above max_share, prints summary (text or "
     .. "a function returning text[, exact n]) and asks \"Proceed? [y/N]\"; anything but y exits 2 "
     .. "before anything is sent. Never asks with yes or without a terminal." },
+  { "cloudflare.cli.confirm_delete", "(zone, ips, yes)",
+    "cli.confirm for deleting the mappings of ips in zone, its plan from a dry run (a listing) "
+    .. "taken only when asking." },
   { "cloudflare.cli.would_ask", "{n=, threshold=, share=, max_share=, yes=} -> boolean",
     "Whether cli.confirm with these arguments would ask." },
   { "cloudflare.cli.plan_summary", "{verb=, items=, zone=} -> text",
@@ -208,7 +214,7 @@ local DOCS = {
     "$XDG_STATE_HOME/cfrun/journal, else ~/.local/state/cfrun/journal." },
   { "cloudflare.cli.last_journal", "() -> path | nil",
     "The newest journal in cli.journal_dir() (restore.lua --last)." },
-  { "cloudflare.cli.split_absent", "(zone, ips) -> present, absent | nil, err",
+  { "cloudflare.cli.split_absent", "(zone, ips) -> present, absent, requests | nil, err",
     "The --ignore-missing split, from one listing of the zone: the inputs to send, and "
     .. "{origin_ip=, input=} for each address the zone has no mapping of (value.absent)." },
   { "cloudflare.cli.die", "(msg[, usage])", "Prints the message (and usage) on stderr and exits 2." },

@@ -58,10 +58,13 @@ local BATCH_COLUMNS = { "status", "origin_ip", "vendor", "region", "error", "inp
 local MAPPING_COLUMNS = { "origin_ip", "vendor", "region", "modified_on" }
 local REGION_COLUMNS = { "vendor", "region", "upper_tier_colos" }
 
--- The status a row of x shows: a dry run's (x.dry_run) "succeeded" is what it would do,
--- opts.dry_status (e.g. "would_delete") or M.DRY_STATUS.
-local function shown_status(x, status, opts)
-  if status == "succeeded" and x.dry_run then return (opts and opts.dry_status) or M.DRY_STATUS end
+-- The status a row of x shows: a dry run's (x.dry_run) "succeeded" is what it would do: the
+-- item's own dry_status (a restore's plan mixes writes and deletions), else opts.dry_status
+-- (e.g. "would_delete"), else M.DRY_STATUS.
+local function shown_status(x, status, item, opts)
+  if status == "succeeded" and x.dry_run then
+    return item.dry_status or (opts and opts.dry_status) or M.DRY_STATUS
+  end
   return status
 end
 
@@ -73,8 +76,8 @@ function M.rows(x, opts)
   local rows = {}
   if is_batch(x) then
     for status, item in M.each(x) do
-      rows[#rows + 1] = { status = shown_status(x, status, opts), origin_ip = item.origin_ip, vendor = item.vendor,
-        region = item.region, error = item.error, input = item.input }
+      rows[#rows + 1] = { status = shown_status(x, status, item, opts), origin_ip = item.origin_ip,
+        vendor = item.vendor, region = item.region, error = item.error, input = item.input }
     end
     return BATCH_COLUMNS, rows
   end
@@ -181,18 +184,19 @@ local function dry_json(x, opts)
   for _, status in ipairs(STATUSES) do
     local list = x.value[status]
     if list then
-      local shown, items = shown_status(x, status, opts), json.array()
-      for i, item in ipairs(list) do
-        local row = { status = shown }
+      value[shown_status(x, status, {}, opts)] = json.array() -- present even when empty
+      for _, item in ipairs(list) do
+        local row = {}
         if type(item) == "table" then
           for k, v in pairs(item) do row[k] = v end
-          row.status = shown
+          row.dry_status = nil
         else
           row.origin_ip = item
         end
-        items[i] = row
+        row.status = shown_status(x, status, type(item) == "table" and item or {}, opts)
+        value[row.status] = value[row.status] or json.array()
+        table.insert(value[row.status], row)
       end
-      value[shown] = items
     end
   end
   copy.value = value

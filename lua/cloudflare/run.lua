@@ -37,8 +37,9 @@ local raised
 local function handler(e)
   raised = e
   if core.exit_code(e) then return e end
-  if type(e) == "table" and e.kind == "interrupted" and type(e.message) == "string" then
-    return e.message -- a call refused as cfrun stops: no bug, so no traceback
+  if type(e) == "table" and (e.kind == "interrupted" or e.kind == "config")
+      and type(e.message) == "string" then
+    return e.message -- a call refused as cfrun stops, or no credentials: no bug, no traceback
   end
   if type(e) ~= "string" then
     local mt = getmetatable(e)

@@ -196,7 +196,10 @@ function M.ips(list)
   local set, n = {}, 0
   local function add(s)
     local c = type(s) == "string" and canonical(s)
-    if not c then error(format("select.ips: invalid IP address %s", util.quote(s)), 3) end
+    if not c then
+      local why = type(s) == "string" and util.ip_problem(s, canonical)
+      error(format("select.ips: invalid IP address %s%s", util.quote(s), why and ": " .. why or ""), 3)
+    end
     if not set[c] then n = n + 1 end
     set[c] = true
   end
