@@ -9,6 +9,7 @@
 
 local async = require "cloudflare.async"
 local core = require "cloudflare.core"
+local ratelimit = require "cloudflare.ratelimit"
 local util = require "cloudflare.util"
 local origin_cloud_regions = require "cloudflare.origin_cloud_regions"
 local transport = require "cloudflare.transport"
@@ -92,9 +93,22 @@ local function check_transport_options(opts, level)
     if problem then bad(format("option '%s': %s", k, problem)) end
   end
   local rl = opts.rate_limit
-  if rl and not (math.type(rl.requests) == "integer" and rl.requests > 0
-      and type(rl.per) == "number" and rl.per > 0) then
-    bad("rate_limit must be { requests = <whole number > 0>, per = <seconds > 0> }")
+  if rl then
+    local known = { requests = true, per = true, key = true, redis = true, shared = true }
+    for k in pairs(rl) do
+      if not known[k] then
+        bad(format("rate_limit: unknown field %s (known: requests, per, key, redis, shared)", quote(tostring(k))))
+      end
+    end
+    if (rl.requests ~= nil or rl.per ~= nil) and not (math.type(rl.requests) == "integer"
+        and rl.requests > 0 and type(rl.per) == "number" and rl.per > 0) then
+      bad("rate_limit must be { requests = <whole number > 0>, per = <seconds > 0> } (both, or neither)")
+    end
+    if rl.key ~= nil and (type(rl.key) ~= "string" or rl.key == "") then
+      bad("rate_limit.key must be a non-empty string (a name for the Cloudflare user, not a credential)")
+    end
+    if rl.redis ~= nil and type(rl.redis) ~= "string" then bad("rate_limit.redis must be a redis:// URL") end
+    if rl.shared ~= nil and type(rl.shared) ~= "boolean" then bad("rate_limit.shared must be a boolean") end
   end
   local mif = opts.max_in_flight
   if mif and (math.type(mif) ~= "integer" or mif < 1) then
@@ -180,11 +194,28 @@ local function build(opts, level)
   local fields = {}
   local ok, client = pcall(core.client, config, fields)
   if not ok then error(client, level) end
-  -- clients of one credential share a rate budget: the API counts per token
-  local key = config.base_url .. "\n" .. (config.api_token
-    or (config.api_email .. "\n" .. config.api_key))
+  -- clients of one credential share a rate budget, with every process of this user on the
+  -- machine (or, through Redis, on every machine); named by a digest, never the credential
+  local credential = config.api_token or (config.api_email .. "\n" .. config.api_key)
+  local key = config.base_url .. "\n" .. credential
+  local rl = opts.rate_limit or {}
+  local share_key = rl.key or env("CFRUN_RATE_KEY")
+  local name = core.sha256(share_key and ("key\n" .. config.base_url .. "\n" .. share_key) or key):sub(1, 32)
+  local redis_url = rl.redis or env("CFRUN_RATE_REDIS")
+  local redis
+  if redis_url then
+    local rerr
+    redis, rerr = ratelimit.parse_redis(redis_url)
+    if not redis then
+      error(format("cloudflare.new: rate_limit.redis%s: %s", rl.redis and "" or " (from CFRUN_RATE_REDIS)",
+        rerr), level)
+    end
+    if redis.password then core.add_secret(redis.password) end
+  end
+  local budget = ratelimit.budget { requests = rl.requests or 1200, per = rl.per or 300, name = name,
+    shared = rl.shared, redis = redis }
   fields.transport = transport.new(client, { max_retries = opts.max_retries,
-    max_retry_wait = opts.max_retry_wait, rate_limit = opts.rate_limit, log = log,
+    max_retry_wait = opts.max_retry_wait, log = log, budget = budget,
     on_wait = opts.on_wait, max_in_flight = opts.max_in_flight, key = key })
   fields.generation = generation
   fields.cache = { origin_cloud_regions = origin_cloud_regions.bind(client, fields.transport,

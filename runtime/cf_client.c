@@ -21,6 +21,7 @@
 #include "cf_interrupt.h"
 #include "cf_loop.h"
 #include "cf_lua.h"
+#include "cf_ratestate.h"
 #include "cf_redact.h"
 #include "cf_response.h"
 
@@ -589,6 +590,7 @@ int cf_open_core(lua_State *L)
                                           {"error", cf_core_error},
                                           {"redact", cf_core_redact},
                                           {"sanitize", cf_core_sanitize},
+                                          {"add_secret", cf_core_add_secret},
                                           {"exit_with_parent", cf_core_exit_with_parent},
                                           {"now", cf_core_now},
                                           {"sleep", cf_core_sleep},
@@ -636,6 +638,8 @@ int cf_open_core(lua_State *L)
     luaL_newlib(L, core_funcs); /* stack: core */
     luaL_setfuncs(L, cf_interrupt_funcs, 0);
     luaL_setfuncs(L, cf_lua_funcs, 0);
+    luaL_setfuncs(L, cf_ratestate_funcs, 0);
+    cf_ratestate_open(L);
     cf_loop_open(L);
     /* counts across this state's API calls, read by the run policy (cloudflare.run) */
     lua_createtable(L, 0, 7);

@@ -267,3 +267,13 @@ int cf_core_sanitize(lua_State *L)
     sanitize(L, s, len);
     return 1;
 }
+
+/* core.add_secret(s): from now on s (8 bytes or more) is redacted like a token: a Redis
+ * password, say. */
+int cf_core_add_secret(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    cf_redact_add(L, s, len);
+    return 0;
+}

@@ -56,5 +56,6 @@ void cf_sanitize_at(lua_State *L, int idx);
 /* core.redact(s) -> string and core.sanitize(s) -> string (s itself when nothing changes). */
 int cf_core_redact(lua_State *L);
 int cf_core_sanitize(lua_State *L);
+int cf_core_add_secret(lua_State *L);
 
 #endif

@@ -490,7 +490,7 @@ describe("docs/cfrun.1", function()
     "--jitter", "--max-failures", "--job", "--lock", "--log-file", "--quiet", "--json", "-v",
     "--version", "-h", "--help" }
   local SERVER_OPTIONS = { "--host", "--port", "--sandbox", "--seed", "--token", "--email", "--key",
-    "--latency", "--rate-limit", "--exit-with-parent", "--quiet", "--any-zone" }
+    "--latency", "--rate-limit", "--exit-with-parent", "--quiet", "--any-zone", "--one-user" }
   local EXIT_STATUSES = { "0", "1", "2", "3", "4", "5", "130", "143" }
   local ENVIRONMENT = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_TOKEN_FILE", "CLOUDFLARE_EMAIL",
     "CLOUDFLARE_API_KEY", "CLOUDFLARE_BASE_URL", "CFRUN_JOURNAL", "CFRUN_LOG", "CFRUN_SANDBOX_ZONE",

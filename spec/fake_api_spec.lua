@@ -825,6 +825,22 @@ describe("the fake API's rate limit, statistics and response faults", function()
       assert.are.same({ 200, 429, 200, 200, 429, 429 }, statuses)
     end)
 
+    it("with one_user (--one-user), counts every credential in one window, as Cloudflare counts per user", function()
+      fake:options { tokens = { H.TOKEN, OTHER_TOKEN }, one_user = true }
+      limit(2, 60)
+      local legacy = { ["X-Auth-Email"] = H.EMAIL, ["X-Auth-Key"] = H.KEY }
+      local statuses = {}
+      for _, headers in ipairs { bearer(), bearer(OTHER_TOKEN), legacy, bearer() } do
+        statuses[#statuses + 1] = (request("GET", BASE, headers))
+      end
+      assert.are.same({ 200, 200, 429, 429 }, statuses)
+      fake:reset()
+      assert.is_false((fake:control("GET", "/__fake/options")).one_user)
+      local one = H.start_fake { "--one-user", "--rate-limit", "1/60" }
+      assert.is_true((one:control("GET", "/__fake/options")).one_user)
+      one:stop()
+    end)
+
     it("is switched off with null and restored to the start-up value by reset", function()
       limit(1, 60)
       request("GET", BASE, bearer())

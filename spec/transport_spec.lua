@@ -97,7 +97,11 @@ describe("retries", function()
 
   it("does not retry when Retry-After asks for more than max_retry_wait", function()
     fake:fault { status = 429, errors = INTERNAL, headers = { ["Retry-After"] = "120" }, times = 5 }
-    local _, err, partial = delete()
+    -- a budget of its own: a 429 blocks every client that shares the budget for 120 s
+    local c = fake:client { on_wait = function(secs, reason) waits[#waits + 1] = { secs, reason } end,
+      rate_limit = { shared = false } }
+    local _, err, partial = delete(c)
+    c:close()
     assert.are.equal(429, err.status)
     assert.are.equal(120, err.retry_after)
     assert.are.equal(1, partial.requests)

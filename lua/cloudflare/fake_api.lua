@@ -76,7 +76,9 @@ Server.__index = Server
 -- tokens (array), email, key, latency (seconds), max_mappings (per zone, default 3500),
 -- rate_limit ({ requests =, per = seconds } or nil: off), generations (names, default all),
 -- item_errors ({ key = text }), wire_key, any_zone (bool: serve an unknown zone as an empty one
--- instead of answering 403 10000, as Cloudflare does), quiet (bool). Raises on bad values.
+-- instead of answering 403 10000, as Cloudflare does), one_user (bool: every credential is one
+-- Cloudflare user, counted in one rate-limit window, as Cloudflare counts per user), quiet
+-- (bool). Raises on bad values.
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Server)
@@ -380,6 +382,7 @@ function Server:_handle_api(conn, req)
   local limit_headers, wait_blocked
   if self.options.rate_limit then
     local _, _, credential = self:_authenticate(req)
+    if credential and self.options.one_user then credential = "the user" end -- all one user's
     limit_headers, wait_blocked = ratelimit.check(self.rate, self.options.rate_limit, credential, now)
   end
   if wait_blocked then
@@ -476,6 +479,8 @@ usage: cfrun --fake-api [options]
   --latency SECONDS    answer each API request SECONDS after it came (default 0)
   --rate-limit R/S     allow R API requests per S seconds per credential, like Cloudflare's
                        1200/300; past it, 429 for S seconds (default: no limit)
+  --one-user           count every credential in one rate-limit window, as Cloudflare counts
+                       the requests of all of a user's tokens together
   --generations LIST   API generations to serve, comma-separated: v1 (/cache/origin_cloud_regions),
                        v2 (/origin/cloud_regions); default v1,v2. A generation not served
                        answers 404 code 7000, as an unknown route does.
@@ -492,6 +497,7 @@ local VALUE_OPTIONS = {
 }
 local FLAG_OPTIONS = {
   ["--sandbox"] = "sandbox", ["--any-zone"] = "any_zone", ["--exit-with-parent"] = "exit_with_parent",
+  ["--one-user"] = "one_user",
   ["--quiet"] = "quiet",
   ["--help"] = "help", ["-h"] = "help",
 }

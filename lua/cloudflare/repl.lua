@@ -52,7 +52,9 @@ local DOCS = {
     .. "connect_timeout=, ca_file=, max_body=, max_retries=, max_retry_wait=, rate_limit=, "
     .. "max_in_flight=, log=, on_wait=, generation=} -> client",
     "Creates a client. Its requests share the process's connection pool; clients of one "
-    .. "credential share one rate budget and at most max_in_flight (16) requests in flight. "
+    .. "credential share one rate budget (with every cfrun process of the user on the machine; "
+    .. "rate_limit = {requests=, per=, key=, redis=, shared=}) and at most max_in_flight (16) "
+    .. "requests in flight. "
     .. "Unset fields come from the environment: "
     .. "CLOUDFLARE_API_TOKEN (or CLOUDFLARE_API_TOKEN_FILE, or CLOUDFLARE_EMAIL with "
     .. "CLOUDFLARE_API_KEY), CLOUDFLARE_BASE_URL and CFRUN_API_GENERATION (generation: \"v2\", "

@@ -5,6 +5,7 @@
 local async = require "cloudflare.async"
 local core = require "cloudflare.core"
 local json = require "cloudflare.json"
+local ratelimit = require "cloudflare.ratelimit"
 
 local format = string.format
 
@@ -164,7 +165,8 @@ end
 
 -- Field order of the log record, as documented.
 local FIELDS = { "event", "job", "start", "end", "duration_s", "status", "outcome", "succeeded",
-  "failed", "pending", "unsent", "requests", "retries", "rate_limit_waits", "error" }
+  "failed", "pending", "unsent", "requests", "retries", "rate_limit_waits", "rate_limit_waited_s",
+  "error", "warnings" }
 
 --- run.record(fields) -> the log line (JSON, fixed field order, no newline)
 function M.record(r)
@@ -182,6 +184,9 @@ end
 --- counted, a call that raised included (cloudflare.batch counts on every path).
 function M.job(opts, ...)
   local start, t0 = core.timestamp(), core.now()
+  -- a job waits out a 429's Retry-After up to Cloudflare's five-minute block rather than
+  -- fail the call: unattended, the work matters more than the minutes
+  require("cloudflare.transport").default_max_retry_wait = 300
   local ok, err, returned
   if opts.chunk then
     ok, err, returned = M.chunk(opts.chunk, opts, ...)
@@ -197,7 +202,9 @@ function M.job(opts, ...)
     status = status, outcome = M.outcome(status),
     succeeded = st.succeeded, failed = st.failed, pending = st.pending, unsent = st.unsent,
     requests = st.requests, retries = st.retries, rate_limit_waits = st.waits,
+    rate_limit_waited_s = math.floor((st.waited or 0) * 1000 + 0.5) / 1000,
     error = msg and core.redact(msg:match("^[^\n]*"):sub(1, 1024)) or nil,
+    warnings = #ratelimit.warnings > 0 and json.array(ratelimit.warnings) or nil,
   }
 end
 

@@ -16,39 +16,34 @@ local M = {}
 local Transport = {}
 Transport.__index = Transport
 
--- Budgets by credential, base URL and limits: every client of one token in this state
--- spends the same one, as the API counts requests per token.
-local budgets = {}
+-- Requests in flight at once, bounded per process and per credential (max_in_flight): the
+-- rate budget itself is cloudflare.ratelimit's, shared across processes.
+local slot_sets = {}
 
-local function budget_for(key, rl, max_in_flight)
-  key = format("%s\n%d/%g\n%d", key, rl.requests, rl.per, max_in_flight)
-  local b = budgets[key]
-  if not b then
-    b = {
-      budget = rl.requests,
-      per = rl.per,
-      sent = {},            -- ring of the send times of the last `budget` requests
-      head = 0,             -- index of the oldest entry in `sent`
-      blocked_until = 0,    -- from a Ratelimit header with r=0, or a 429's Retry-After
-      slots = async.semaphore(max_in_flight), -- requests in flight at once
-    }
-    budgets[key] = b
-  end
-  return b
+local function slots_for(key, max_in_flight)
+  key = format("%s\n%d", key, max_in_flight)
+  slot_sets[key] = slot_sets[key] or async.semaphore(max_in_flight)
+  return slot_sets[key]
 end
 
---- M.new(client, cfg): cfg.max_retries (2), cfg.max_retry_wait (60 s), cfg.rate_limit
---- ({requests = 1200, per = 300}), cfg.max_in_flight (16), cfg.log ("debug" or nil),
---- cfg.on_wait (function), cfg.key (what identifies the credential: clients with the same
---- key, limits included, share one budget; nil: this client alone).
+--- The max_retry_wait of clients that do not set one: 60 s, or 300 s (the length of
+--- Cloudflare's block) in a --job/--every/--cron run, where a 429 would cost the job's work.
+M.default_max_retry_wait = 60
+
+--- M.new(client, cfg): cfg.max_retries (2), cfg.max_retry_wait (M.default_max_retry_wait),
+--- cfg.rate_limit ({requests = 1200, per = 300}), cfg.max_in_flight (16), cfg.log ("debug"
+--- or nil), cfg.on_wait (function), cfg.key (what identifies the credential: clients with
+--- the same key share one budget), cfg.budget (a cloudflare.ratelimit budget; default: one
+--- of this process, for a client alone).
 function M.new(client, cfg)
   local rl = cfg.rate_limit or { requests = 1200, per = 300 }
-  local b = budget_for(cfg.key or tostring(client), rl, cfg.max_in_flight or 16)
+  local key = cfg.key or tostring(client)
   return setmetatable({
     client = client,
     max_retries = cfg.max_retries or 2,
-    max_retry_wait = cfg.max_retry_wait or 60,
-    b = b,
+    max_retry_wait = cfg.max_retry_wait,
+    budget = cfg.budget or require("cloudflare.ratelimit").budget { requests = rl.requests, per = rl.per },
+    slots = slots_for(key, cfg.max_in_flight or 16),
     debug = cfg.log == "debug",
     on_wait = cfg.on_wait,
     stats = { requests = 0, retries = 0, waits = 0, waited = 0 },
@@ -66,6 +61,7 @@ function Transport:wait(secs, reason)
   self.stats.waits = self.stats.waits + 1
   self.stats.waited = self.stats.waited + secs
   core.stats.waits = core.stats.waits + 1
+  core.stats.waited = (core.stats.waited or 0) + secs
   self:log("waiting %.2f s: %s", secs, reason)
   if self.on_wait then self.on_wait(secs, reason) end
   sleep(secs)
@@ -78,62 +74,30 @@ local function rate_limited(secs, max_wait)
       .. "more than max_retry_wait (%g s); try again later or raise max_retry_wait", secs, max_wait) }
 end
 
--- The client-side budget: at most `budget` requests in any `per` seconds. A small margin
--- covers the time a request takes to reach the server, whose window starts on arrival.
--- Loops, as other tasks may spend what a wait freed before this one wakes. Returns an error
--- instead of waiting longer than max_wait for the API's reset, or when a signal stops the
--- process meanwhile.
+-- Waits for the rate budget (cloudflare.ratelimit: shared by every process of the user) to
+-- grant a request, and returns true and the grant's id. Loops, as other tasks and processes
+-- may spend what a wait freed before this one wakes. Returns nil and an error instead of
+-- waiting longer than max_wait for the API's reset or a 429's Retry-After; returns true and
+-- no id when a signal stops the process meanwhile.
 function Transport:pace(max_wait)
-  local b = self.b
+  local b = self.budget
   while true do
     if core.stopping() then return true end
-    local t = now()
-    if b.blocked_until > t then
-      local secs = b.blocked_until - t
-      if secs > max_wait then return false, rate_limited(secs, max_wait) end
-      self:wait(secs, "the API's rate limit (Ratelimit header)")
-    elseif #b.sent >= b.budget
-        and b.sent[b.head + 1] + b.per + math.min(0.05, b.per / 100) > t then
-      self:wait(b.sent[b.head + 1] + b.per + math.min(0.05, b.per / 100) - t,
-        format("client rate budget of %d requests per %g s", b.budget, b.per))
-    else
-      return true
-    end
+    local wait, id = b:acquire()
+    if wait <= 0 then return true, id end
+    if id ~= "budget" and wait > max_wait then return nil, rate_limited(wait, max_wait) end
+    self:wait(wait, id == "budget" and format("client rate budget of %d requests per %g s",
+      b.requests, b.per) or id == "blocked" and "the API's rate limit (a 429's Retry-After)"
+      or "the API's rate limit (Ratelimit header)")
   end
 end
 
-function Transport:record_send()
-  local b, t = self.b, now()
-  if #b.sent < b.budget then
-    b.sent[#b.sent + 1] = t
-  else
-    b.sent[b.head + 1] = t
-    b.head = (b.head + 1) % b.budget
-  end
-end
-
--- When the oldest of our last `quota` requests leaves a `window`-second window, or nil if
--- fewer than `quota` of our requests fall inside it.
-function Transport:window_frees(quota, window)
-  local t, inside = now(), {}
-  for _, s in ipairs(self.b.sent) do
-    if t - s < window then inside[#inside + 1] = s end
-  end
-  if #inside < quota then return nil end
-  table.sort(inside)
-  return inside[#inside - quota + 1] + window
-end
-
--- Learns from the Ratelimit headers. When the API says the budget is spent and our own
--- requests explain it, our send times give the exact moment a slot frees (the header's
--- seconds are rounded up); otherwise others share the token, so trust the header.
-function Transport:observe(hints)
-  local rl = hints and hints.ratelimit
-  if rl and rl.remaining == 0 then
-    local free = rl.quota and rl.window and self:window_frees(rl.quota, rl.window)
-    local margin = math.min(0.05, (rl.window or 1) / 100)
-    self.b.blocked_until = math.max(self.b.blocked_until, free and free + margin or now() + rl.reset)
-  end
+-- Gives the grant back once its request ended, with what the response said of the limit
+-- (the Ratelimit header; for a 429, the Retry-After): every process sharing the budget
+-- learns it.
+function Transport:observe(info, id)
+  local retry_after = info and info.status == 429 and info.retry_after or nil
+  self.budget:done(id, info and info.ratelimit, retry_after)
 end
 
 local function retryable(err)
@@ -172,10 +136,10 @@ end
 function Transport:send(method, path, body, opts, on_attempt, on_send)
   opts = opts or {}
   local max_retries = opts.max_retries or self.max_retries
-  local max_wait = opts.max_retry_wait or self.max_retry_wait
+  local max_wait = opts.max_retry_wait or self.max_retry_wait or M.default_max_retry_wait
   local req_opts = { timeout = opts.timeout, connect_timeout = opts.connect_timeout }
   local attempt, unsent = 0, true -- unsent: no attempt so far can have been applied
-  local slots = self.b.slots
+  local slots = self.slots
   while true do
     local sig = core.stopping()
     if sig then return nil, stopped(sig, unsent), attempt end
@@ -184,22 +148,25 @@ function Transport:send(method, path, body, opts, on_attempt, on_send)
     do
       -- given back however this block is left: an error in a hook, a signal
       local slot <close> = slots:acquire() -- luacheck: ignore 211
-      local ok, perr = self:pace(max_wait)
+      local ok, grant = self:pace(max_wait)
       sig = core.stopping()
       if sig or not ok then
-        local err = sig and stopped(sig, unsent) or perr
+        if ok and grant then self.budget:done(grant) end -- granted, never sent
+        local err = sig and stopped(sig, unsent) or grant
         err.unsent = unsent or nil -- an earlier attempt may have been applied
         if on_attempt then on_attempt(attempt, nil, err) end
         return nil, err, attempt - 1
       end
+      -- the grant is given back however the request ends (a hook that raises included)
+      local held <close> = setmetatable({}, { __close = function() -- luacheck: ignore 211
+        if grant then self:observe(info, grant) end
+      end })
       if on_send then on_send(attempt) end
-      self:record_send()
       self.stats.requests = self.stats.requests + 1
       core.stats.requests = core.stats.requests + 1
       started = now()
       result, info = async.request(self.client, method, path, body, req_opts)
     end
-    self:observe(info)
     if self.debug then
       self:log("%s %s -> %s (%s bytes, %.1f ms%s, attempt %d)", method, path,
         result and tostring(info.status) or (info.status and tostring(info.status) or info.kind),
@@ -227,7 +194,6 @@ function Transport:send(method, path, body, opts, on_attempt, on_send)
         return nil, err, attempt
       end
       delay = err.retry_after
-      if err.status == 429 then self.b.blocked_until = math.max(self.b.blocked_until, now() + delay) end
     else
       -- exponential backoff from 0.5 s, capped at 8 s, minus up to 25 % jitter
       delay = math.min(0.5 * 2 ^ (attempt - 1), 8) * (1 - 0.25 * math.random())

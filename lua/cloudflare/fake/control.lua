@@ -30,7 +30,7 @@ C.DEFAULT_ITEM_ERRORS = {
 }
 
 local OPTION_NAMES = "wire_key, latency, tokens, email, key, max_mappings, rate_limit, generations, item_errors, "
-  .. "any_zone"
+  .. "any_zone, one_user"
 
 local function copy_list(list)
   local out = {}
@@ -53,7 +53,7 @@ local function copy_options(o)
   return {
     wire_key = o.wire_key, latency = o.latency, tokens = copy_list(o.tokens), email = o.email, key = o.key,
     max_mappings = o.max_mappings, rate_limit = rate_limit, generations = copy_list(o.generations),
-    item_errors = copy_map(o.item_errors), any_zone = o.any_zone,
+    item_errors = copy_map(o.item_errors), any_zone = o.any_zone, one_user = o.one_user,
   }
 end
 C.copy_options = copy_options
@@ -183,6 +183,11 @@ local function patch_options(current, patch, known_generations)
         invalid("any_zone must be true or false")
       end
       o.any_zone = v
+    elseif k == "one_user" then
+      if type(v) ~= "boolean" then
+        invalid("one_user must be true or false")
+      end
+      o.one_user = v
     else
       invalid("unknown option '%s' (known: %s)", tostring(k), OPTION_NAMES)
     end
@@ -196,11 +201,12 @@ function C.initial_options(opts, known_generations)
   local base = {
     wire_key = "origin-ip", latency = 0, tokens = {}, max_mappings = state.DEFAULT_MAX_MAPPINGS,
     generations = copy_list(known_generations), item_errors = C.DEFAULT_ITEM_ERRORS, any_zone = false,
+    one_user = false,
   }
   return wire.validated(patch_options, base, {
     wire_key = opts.wire_key, latency = opts.latency, tokens = opts.tokens, email = opts.email, key = opts.key,
     max_mappings = opts.max_mappings, rate_limit = opts.rate_limit, generations = opts.generations,
-    item_errors = opts.item_errors, any_zone = opts.any_zone,
+    item_errors = opts.item_errors, any_zone = opts.any_zone, one_user = opts.one_user,
   }, known_generations)
 end
 
