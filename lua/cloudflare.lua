@@ -44,23 +44,35 @@ setmetatable(M, {
 ---------------------------------------------------------------------------------------------
 -- clients
 
-local OPTION_TYPES = {
-  api_token = "string", api_token_file = "string", api_email = "string", api_key = "string",
-  base_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
-  max_body = "number", max_retries = "number", max_retry_wait = "number", rate_limit = "table",
-  log = "string", on_wait = "function", max_in_flight = "number", generation = "string",
+--- The options of cloudflare.new, described once: { name, type, what it is }, in the order
+--- the docs list them. help(cloudflare.new), the README's example, docs/api.md and the man
+--- page are checked against it (spec/client_spec.lua).
+M.OPTIONS = {
+  { "api_token", "string", "API token (else $CLOUDFLARE_API_TOKEN)" },
+  { "api_token_file", "string", "a file holding the token (else $CLOUDFLARE_API_TOKEN_FILE)" },
+  { "api_email", "string", "legacy global key: the account's email (else $CLOUDFLARE_EMAIL)" },
+  { "api_key", "string", "legacy global key: the key (else $CLOUDFLARE_API_KEY)" },
+  { "base_url", "string", "default https://api.cloudflare.com/client/v4 (else $CLOUDFLARE_BASE_URL)" },
+  { "generation", "string", "\"v2\" (default, /origin/cloud_regions) or \"v1\" (/cache/origin_cloud_regions;"
+    .. " else $CFRUN_API_GENERATION)" },
+  { "timeout", "number", "seconds for a whole request, more than 0, at most 3600 (default 60)" },
+  { "connect_timeout", "number", "seconds to connect, more than 0, at most 600 (default 10)" },
+  { "max_retries", "number", "retries of a failed request, 0 to 100 (default 2)" },
+  { "max_retry_wait", "number", "longest Retry-After or Ratelimit reset waited for, 0 to 86400 s"
+    .. " (default 60; 300 in --job/--every/--cron runs)" },
+  { "rate_limit", "table", "{ requests=, per=, key=, redis=, shared= }: the user's rate budget"
+    .. " (default 1200 per 300 s), shared with the user's other cfrun processes" },
+  { "max_in_flight", "number", "requests in flight at once, across all tasks (default 16)" },
+  { "on_wait", "function", "on_wait(seconds, reason), called before every wait" },
+  { "log", "string", "\"debug\": one line per request on stderr (else $CFRUN_LOG); \"off\"" },
+  { "ca_file", "string", "a private CA bundle; TLS verification is always on" },
+  { "max_body", "number", "refuse larger response bodies, in bytes (default 32 MiB)" },
 }
 
--- The same names in the order the docs list them, for "valid: ..." in messages.
-local OPTION_NAMES = { "api_token", "api_token_file", "api_email", "api_key", "base_url",
-  "generation", "timeout", "connect_timeout", "max_retries", "max_retry_wait", "rate_limit",
-  "max_in_flight", "on_wait", "log", "ca_file", "max_body" }
-assert(#OPTION_NAMES == 16 and (function()
-  for _, k in ipairs(OPTION_NAMES) do if not OPTION_TYPES[k] then return false end end
-  local n = 0
-  for _ in pairs(OPTION_TYPES) do n = n + 1 end
-  return n == #OPTION_NAMES
-end)(), "OPTION_NAMES and OPTION_TYPES differ")
+local OPTION_TYPES, OPTION_NAMES = {}, {} -- by name; the names in order, for "valid: ..."
+for i, o in ipairs(M.OPTIONS) do
+  OPTION_TYPES[o[1]], OPTION_NAMES[i] = o[2], o[1]
+end
 
 local function env(name)
   local v = getenv(name)

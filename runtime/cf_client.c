@@ -1,33 +1,30 @@
-/* cf_client: the native core of the cloudflare module (cloudflare.core): the Client userdata
- * that owns a transport, and the core's small system primitives (clock, sleep, journal).
+/* cf_client: the Client userdata (cloudflare.core.client): credentials, headers and a pool of
+ * easy handles, whose requests run on the process's transfer loop (cf_loop.c); and
+ * cf_open_core, which assembles cloudflare.core from the primitives of the other files.
  * Must not interpret responses (cf_response.c) nor hold endpoint logic (lua/cloudflare/). */
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua-cjson.h>
 #include <lua.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cf_buf.h"
+#include "cf_error.h"
 #include "cf_http.h"
 #include "cf_interrupt.h"
+#include "cf_journal.h"
 #include "cf_loop.h"
 #include "cf_lua.h"
 #include "cf_ratestate.h"
 #include "cf_redact.h"
 #include "cf_response.h"
+#include "cf_sys.h"
 
-#define CLIENT_MT  "cloudflare.Client"
-#define ERROR_MT   "cloudflare.Error"
-#define JOURNAL_MT "cloudflare.Journal"
+#define CLIENT_MT "cloudflare.Client"
 
 #define POOL_MAX 32 /* idle easy handles a client keeps for reuse */
 
@@ -131,7 +128,7 @@ static void start(lua_State *L, int notify)
     if (cf_buf_append(&c->url, path, plen) != 0) /* keeps data NUL-terminated */
         luaL_error(L, "not enough memory");
     cf_http *h = take_handle(L, c);
-    cf_http_prepare(h, method, c->url.data, body, blen, timeout_ms, connect_ms, c->headers, NULL);
+    cf_http_prepare(h, method, c->url.data, body, blen, timeout_ms, connect_ms, c->headers);
     cf_loop_start(L, h, give_back, c, 1, body ? 4 : 0, notify);
 }
 
@@ -354,252 +351,21 @@ static int cf_core_client(lua_State *L)
     return 1;
 }
 
-/* core.exit_with_parent(): ask the kernel to SIGTERM this process when its parent dies,
- * so a fake API server started by a test never outlives it. */
-static int cf_core_exit_with_parent(lua_State *L)
-{
-    pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
-        return luaL_error(L, "prctl(PR_SET_PDEATHSIG) failed");
-    if (parent == 1) /* the parent is already gone */
-        raise(SIGTERM);
-    return 0;
-}
-
-/* ---- clock --------------------------------------------------------------------------- */
-
-/* core.now() -> seconds on a monotonic clock (for pacing, backoff and durations) */
-static int cf_core_now(lua_State *L)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
-    return 1;
-}
-
-/* core.sleep(seconds): sleeps the whole time, through EINTR. */
-static int cf_core_sleep(lua_State *L)
-{
-    lua_Number secs = luaL_checknumber(L, 1);
-    luaL_argcheck(L, secs >= 0 && secs <= 86400, 1, "expected 0 to 86400 seconds");
-    struct timespec ts;
-    ts.tv_sec = (time_t)secs;
-    ts.tv_nsec = (long)((secs - (lua_Number)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-    return 0;
-}
-
-/* core.timestamp() -> "2026-11-28T01:02:03.456Z", UTC wall clock for journals and logs */
-static int cf_core_timestamp(lua_State *L)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char out[40];
-    size_t n = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, sizeof out - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    lua_pushstring(L, out);
-    return 1;
-}
-
-/* ---- journal ------------------------------------------------------------------------- */
-
-/* An append-only file whose every line reaches the disk before append returns: the record
- * of what was about to be deleted must survive a SIGKILL or a power cut a moment later.
- * Several processes may share one (CFRUN_JOURNAL): each record goes out in one write(2) on
- * an O_APPEND descriptor, under an advisory lock. */
-typedef struct cf_journal {
-    int fd;       /* -1 once closed */
-    int readable; /* opened O_RDWR, so the last byte can be checked */
-} cf_journal;
-
-static int cf_journal_close(lua_State *L)
-{
-    cf_journal *j = luaL_checkudata(L, 1, JOURNAL_MT);
-    if (j->fd >= 0) {
-        close(j->fd);
-        j->fd = -1;
-    }
-    return 0;
-}
-
-/* Takes (F_WRLCK) or gives back (F_UNLCK) the lock that makes "check the last byte, then
- * append" one step for every cfrun sharing the file. An open file description lock: it goes
- * with the process, so a SIGKILL never leaves it held. Returns 0, or -1 (errno) when the
- * filesystem has no such locks: the append goes on unguarded, still one write. */
-static int journal_lock(int fd, short type)
-{
-    struct flock fl = {.l_type = type, .l_whence = SEEK_SET}; /* l_len 0: the whole file */
-    while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
-        if (errno != EINTR)
-            return -1;
-    }
-    return 0;
-}
-
-/* 1 when the file ends inside a line (a write torn by a full disk or a SIGKILL), 0 when it is
- * empty or ends with a newline, -1 (errno) on error. */
-static int journal_torn(const cf_journal *j)
-{
-    if (!j->readable)
-        return 1; /* cannot tell: a newline too many costs only an empty line */
-    struct stat st;
-    if (fstat(j->fd, &st) != 0)
-        return -1;
-    if (st.st_size == 0)
-        return 0;
-    char last;
-    ssize_t n;
-    while ((n = pread(j->fd, &last, 1, st.st_size - 1)) < 0 && errno == EINTR)
-        ;
-    if (n < 0)
-        return -1;
-    return n == 1 && last != '\n';
-}
-
-/* Writes all of p, resuming after a short write; 0, or -1 (errno: ENOSPC, EFBIG, EIO...). */
-static int journal_write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0) { /* no progress and no reason given: never spin on it */
-            errno = EIO;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* journal:append(line) -> true | nil, message. The line and its newline go out in one
- * write(2) (O_APPEND keeps lines of concurrent writers whole), preceded in that same write by
- * a newline when the file ends with a torn line, so a torn line costs only itself; then
- * fdatasync. A full disk (ENOSPC), a file size limit (EFBIG) or a failed sync gives
- * nil, message: the caller must not send what this was to record. */
-static int cf_journal_append(lua_State *L)
-{
-    cf_journal *j = luaL_checkudata(L, 1, JOURNAL_MT);
-    size_t len;
-    const char *line = luaL_checklstring(L, 2, &len);
-    if (j->fd < 0)
-        return luaL_error(L, "attempt to use a closed journal");
-    luaL_argcheck(L, memchr(line, '\n', len) == NULL, 2, "a journal line cannot hold a newline");
-    /* built before the lock is taken: nothing may raise while it is held */
-    lua_pushliteral(L, "\n");
-    lua_pushvalue(L, 2);
-    lua_pushliteral(L, "\n");
-    lua_concat(L, 3); /* stack: journal line "\n"..line.."\n" */
-    const char *p = lua_tolstring(L, -1, &len);
-    int locked = journal_lock(j->fd, F_WRLCK) == 0;
-    int torn = journal_torn(j);
-    int failed = torn < 0;
-    if (!failed) {
-        if (!torn) { /* skip the leading newline */
-            p++;
-            len--;
-        }
-        failed = journal_write_all(j->fd, p, len) != 0;
-    }
-    int saved = errno;
-    if (locked)
-        journal_lock(j->fd, F_UNLCK);
-    if (!failed && fdatasync(j->fd) != 0) {
-        failed = 1;
-        saved = errno;
-    }
-    if (failed) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "journal: %s", strerror(saved));
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-/* core.journal_open(path) -> journal | nil, message. Created 0600: it names the zone's
- * origin addresses. Opened for reading too, to see whether its last line is whole. */
-static int cf_core_journal_open(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    cf_journal *j = lua_newuserdatauv(L, sizeof *j, 0);
-    j->fd = -1;
-    j->readable = 1;
-    luaL_setmetatable(L, JOURNAL_MT);
-    j->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (j->fd < 0 && errno == EACCES) { /* write-only for us: append without the check */
-        j->readable = 0;
-        j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    }
-    if (j->fd < 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "cannot open journal %s: %s", path, strerror(errno));
-        return 2;
-    }
-    return 1;
-}
-
-/* core.new_table(narr, nrec) -> a table with room for narr list and nrec other entries: a bulk
- * call's bookkeeping holds one entry per IP, and growing there by rehashing costs more than
- * the entries themselves */
-static int cf_core_new_table(lua_State *L)
-{
-    lua_Integer narr = luaL_optinteger(L, 1, 0), nrec = luaL_optinteger(L, 2, 0);
-    luaL_argcheck(L, narr >= 0 && narr <= INT_MAX, 1, "out of range");
-    luaL_argcheck(L, nrec >= 0 && nrec <= INT_MAX, 2, "out of range");
-    lua_createtable(L, (int)narr, (int)nrec);
-    return 1;
-}
-
-/* core.isatty(fd) -> boolean (progress lines are for terminals only) */
-static int cf_core_isatty(lua_State *L)
-{
-    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
-    return 1;
-}
-
-/* core.file_mode(path) -> permission bits | nil, message (for the token file warning) */
-static int cf_core_file_mode(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
-    }
-    lua_pushinteger(L, st.st_mode & 07777);
-    return 1;
-}
-
 int cf_open_core(lua_State *L)
 {
     static const luaL_Reg client_methods[] = {{"request", cf_client_request},
                                               {"start", cf_client_start},
                                               {"close", cf_client_close},
                                               {NULL, NULL}};
-    static const luaL_Reg journal_methods[] = {
-        {"append", cf_journal_append}, {"close", cf_journal_close}, {NULL, NULL}};
     static const luaL_Reg core_funcs[] = {{"client", cf_core_client},
-                                          {"error", cf_core_error},
                                           {"redact", cf_core_redact},
                                           {"sanitize", cf_core_sanitize},
                                           {"add_secret", cf_core_add_secret},
-                                          {"exit_with_parent", cf_core_exit_with_parent},
-                                          {"now", cf_core_now},
-                                          {"sleep", cf_core_sleep},
-                                          {"timestamp", cf_core_timestamp},
-                                          {"journal_open", cf_core_journal_open},
-                                          {"file_mode", cf_core_file_mode},
-                                          {"isatty", cf_core_isatty},
-                                          {"new_table", cf_core_new_table},
                                           {NULL, NULL}};
+    /* the functions of core, by the file that owns them */
+    static const luaL_Reg *const parts[] = {core_funcs,        cf_error_funcs,     cf_sys_funcs,
+                                            cf_journal_funcs,  cf_interrupt_funcs, cf_lua_funcs,
+                                            cf_ratestate_funcs};
 
     /* JSON null in responses is cjson.null, as everywhere else; cf_response finds it here */
     luaL_requiref(L, "cjson", luaopen_cjson, 0); /* stack: cjson */
@@ -607,39 +373,22 @@ int cf_open_core(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
     lua_pop(L, 1);
 
-    luaL_newmetatable(L, CLIENT_MT); /* stack: mt */
+    /* a Client's __index finds its methods, then its per-client fields (cf_client_index) */
+    cf_new_class(L, CLIENT_MT, NULL, cf_client_gc, cf_client_close, cf_client_tostring);
+    luaL_getmetatable(L, CLIENT_MT); /* stack: mt */
     luaL_newlib(L, client_methods);  /* stack: mt methods */
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, cf_client_index, 1);
     lua_setfield(L, -3, "__index");
     lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, cf_client_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, cf_client_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, cf_client_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
-
-    luaL_newmetatable(L, JOURNAL_MT);
-    luaL_newlib(L, journal_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, cf_journal_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, cf_journal_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, ERROR_MT);
-    lua_pushcfunction(L, cf_error_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
-    luaL_newlib(L, core_funcs); /* stack: core */
-    luaL_setfuncs(L, cf_interrupt_funcs, 0);
-    luaL_setfuncs(L, cf_lua_funcs, 0);
-    luaL_setfuncs(L, cf_ratestate_funcs, 0);
+    cf_error_open(L);
+    cf_journal_open(L);
     cf_ratestate_open(L);
+
+    lua_newtable(L); /* stack: core */
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        luaL_setfuncs(L, parts[i], 0);
     cf_loop_open(L);
     /* counts across this state's API calls, read by the run policy (cloudflare.run) */
     lua_createtable(L, 0, 7);
@@ -650,6 +399,8 @@ int cf_open_core(lua_State *L)
         lua_setfield(L, -2, counters[i]);
     }
     lua_setfield(L, -2, "stats");
+    cf_lua_push_exit_table(L);
+    lua_setfield(L, -2, "EXIT");
     lua_pushliteral(L, CF_VERSION);
     lua_setfield(L, -2, "version");
     lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);

@@ -157,7 +157,7 @@ int cf_http_open(cf_http *h, const cf_http_config *cfg)
 
 void cf_http_prepare(cf_http *h, const char *method, const char *url, const char *body,
                      size_t body_len, long timeout_ms, long connect_timeout_ms,
-                     const struct curl_slist *headers, void *priv)
+                     const struct curl_slist *headers)
 {
     CURL *c = h->curl;
     cf_buf_reset(&h->body);
@@ -180,7 +180,6 @@ void cf_http_prepare(cf_http *h, const char *method, const char *url, const char
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_PRIVATE, priv);
 }
 
 enum cf_http_outcome cf_http_interrupted(cf_http *h, int started)

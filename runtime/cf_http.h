@@ -47,10 +47,10 @@ typedef struct cf_http {
 /* 0 on success; -1 with a reason in h->errbuf. Safe to cf_http_close either way. */
 int cf_http_open(cf_http *h, const cf_http_config *cfg);
 /* Sets up the next request on h. body may be NULL; it and headers must stay valid until the
- * transfer completed. `priv` is stored as CURLOPT_PRIVATE (the multi loop's handle on it). */
+ * transfer completed. CURLOPT_PRIVATE is the multi loop's (cf_loop_start sets it). */
 void cf_http_prepare(cf_http *h, const char *method, const char *url, const char *body,
                      size_t body_len, long timeout_ms, long connect_timeout_ms,
-                     const struct curl_slist *headers, void *priv);
+                     const struct curl_slist *headers);
 /* Classifies a completed transfer from libcurl's result code. */
 enum cf_http_outcome cf_http_outcome_of(cf_http *h, CURLcode rc);
 /* Marks the prepared request as stopped by a signal before or while it ran. */

@@ -96,11 +96,6 @@ int cf_termination_requested(void)
     return stop_requested;
 }
 
-void cf_interrupt_reset_termination(void)
-{
-    stop_requested = 0;
-}
-
 /* ---- the Lua side (registered into cloudflare.core) ----------------------------------- */
 
 static void push_signal(lua_State *L, int sig)

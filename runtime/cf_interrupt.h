@@ -27,9 +27,8 @@ int cf_interrupted(void);
  * turns the signal into a result (a transfer that reports "interrupted") instead of raising. */
 int cf_interrupt_consume(void);
 /* The signal that asked the process to stop (SIGTERM; in CF_INTERRUPT_STOP, SIGINT too), or 0.
- * Stays set until cf_interrupt_reset_termination. */
+ * Stays set for the life of the process. */
 int cf_termination_requested(void);
-void cf_interrupt_reset_termination(void);
 
 /* core.stopping and core.consume_interrupt, for cf_open_core. */
 extern const luaL_Reg cf_interrupt_funcs[];

@@ -1,6 +1,7 @@
 /* cf_json: the cloudflare.json module: a JSON encoder that keeps empty arrays as [] (tables
  * marked with json.array, as every list the API layer returns is), sorts object keys for
- * stable output and can indent. Decoding stays with lua-cjson. Must not raise while holding
+ * stable output and can indent; and json.decode, the strict decoder of cf_jsondec.c (API
+ * responses go through it too). Must not raise while holding
  * memory that Lua does not own: the output buffer lives in a userdata with __gc. */
 #include <lauxlib.h>
 #include <lua-cjson.h>

@@ -3,6 +3,9 @@
  * clients, credentials or the API (cf_client.c), nor schedule coroutines (async.lua). */
 #include "cf_loop.h"
 
+#include "cf_lua.h"
+#include "cf_sys.h"
+
 #include <lauxlib.h>
 #include <time.h>
 
@@ -128,13 +131,6 @@ static void step(lua_State *L, cf_loop *lp, int timeout_ms)
     collect(L, lp);
     if (sig)
         abort_all(L, lp);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 void cf_loop_start(lua_State *L, cf_http *h, cf_loop_release release, void *owner, int owner_idx,
@@ -275,23 +271,16 @@ static int core_poll(lua_State *L)
     lua_Number secs = luaL_optnumber(L, 1, 0);
     luaL_argcheck(L, secs >= 0 && secs <= 86400, 1, "expected 0 to 86400 seconds");
     cf_loop *lp = get_loop(L);
-    double deadline = now_ms() + secs * 1e3;
+    double deadline = (cf_now() * 1e3) + secs * 1e3;
     lua_getfield(L, LUA_REGISTRYINDEX, DONE_KEY); /* stack: done */
     for (;;) {
-        double left = deadline - now_ms();
+        double left = deadline - (cf_now() * 1e3);
         step(L, lp, left <= 0 ? 0 : left > SLICE_MS ? SLICE_MS : (int)left + 1);
         if (lua_rawlen(L, -1) > 0 || left <= 0 || signalled())
             break;
     }
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, DONE_KEY);
-    return 1;
-}
-
-/* core.inflight() -> number of transfers running */
-static int core_inflight(lua_State *L)
-{
-    lua_pushinteger(L, get_loop(L)->inflight);
     return 1;
 }
 
@@ -329,17 +318,8 @@ void cf_loop_open(lua_State *L)
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, DONE_KEY);
 
-    luaL_newmetatable(L, TRANSFER_MT);
-    luaL_newlib(L, transfer_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, transfer_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, transfer_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    cf_new_class(L, TRANSFER_MT, transfer_methods, transfer_gc, NULL, transfer_tostring);
 
     lua_pushcfunction(L, core_poll);
     lua_setfield(L, core, "poll");
-    lua_pushcfunction(L, core_inflight);
-    lua_setfield(L, core, "inflight");
 }

@@ -13,15 +13,15 @@
 /* Gives a handle back to its owner when its transfer is over (the owner may pool it). */
 typedef void (*cf_loop_release)(void *owner, cf_http *h);
 
-/* Creates the state's loop and registers the Transfer type; sets poll and inflight in the
- * table on top of the stack (cloudflare.core). Raises if libcurl cannot make a multi handle. */
+/* Creates the state's loop and registers the Transfer type; sets poll in the table on top
+ * of the stack (cloudflare.core). Raises if libcurl cannot make a multi handle. */
 void cf_loop_open(lua_State *L);
 
-/* Pushes a new Transfer running h, which cf_http_prepare set up (its CURLOPT_PRIVATE is
- * overwritten). The values at owner_idx (the client) and body_idx (the body string, or 0)
- * are anchored for as long as the transfer runs. When the transfer is over, release(owner,
- * h) is called exactly once. notify: once it completes, core.poll lists it (a task of the
- * scheduler waits for it); 0 when the caller finishes it at once (Client:request). */
+/* Pushes a new Transfer running h, which cf_http_prepare set up (it sets CURLOPT_PRIVATE). The
+ * values at owner_idx (the client) and body_idx (the body string, or 0) are anchored for as long as
+ * the transfer runs. When the transfer is over, release(owner, h) is called exactly once. notify:
+ * once it completes, core.poll lists it (a task of the scheduler waits for it); 0 when the caller
+ * finishes it at once (Client:request). */
 void cf_loop_start(lua_State *L, cf_http *h, cf_loop_release release, void *owner, int owner_idx,
                    int body_idx, int notify);
 

@@ -6,6 +6,7 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+#include "cf_exit.h"
 #include "cf_interrupt.h"
 
 /* The error a trapped os.exit raises: its address is the identity (see cf_lua_trap_exit). */
@@ -116,3 +117,37 @@ static int cf_core_exit_code(lua_State *L)
 }
 
 const luaL_Reg cf_lua_funcs[] = {{"exit_code", cf_core_exit_code}, {NULL, NULL}};
+
+void cf_lua_push_exit_table(lua_State *L)
+{
+    lua_newtable(L); /* stack: EXIT */
+    lua_newtable(L); /* stack: EXIT outcome */
+#define CF_EXIT_FIELD(name, lua, status, outcome)                                                  \
+    lua_pushinteger(L, status);                                                                    \
+    lua_setfield(L, -3, lua);                                                                      \
+    lua_pushliteral(L, outcome);                                                                   \
+    lua_rawseti(L, -2, status);
+    CF_EXIT_STATUSES(CF_EXIT_FIELD)
+#undef CF_EXIT_FIELD
+    lua_setfield(L, -2, "outcome");
+}
+
+void cf_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                  lua_CFunction close, lua_CFunction tostring)
+{
+    luaL_newmetatable(L, name);
+    if (methods) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+    }
+    const lua_CFunction fns[] = {gc, close, tostring};
+    const char *const names[] = {"__gc", "__close", "__tostring"};
+    for (int i = 0; i < 3; i++) {
+        if (fns[i]) {
+            lua_pushcfunction(L, fns[i]);
+            lua_setfield(L, -2, names[i]);
+        }
+    }
+    lua_pop(L, 1);
+}

@@ -21,6 +21,14 @@ void cf_lua_trap_exit(lua_State *L);
 int cf_lua_exit_code(lua_State *L, int idx, int *code);
 /* core.exit_code, for cf_open_core. */
 extern const luaL_Reg cf_lua_funcs[];
+/* Pushes core.EXIT: the exit statuses of cf_exit.h by name, and EXIT.outcome[status]. */
+void cf_lua_push_exit_table(lua_State *L);
+
+/* Registers the metatable `name` of a userdata type, as liolib.c registers FILE*'s: methods
+ * (or NULL) as its __index, and gc, close and tostring (each may be NULL) as __gc, __close and
+ * __tostring. */
+void cf_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                  lua_CFunction close, lua_CFunction tostring);
 
 /* Registers cjson, cloudflare.core, cloudflare.ip, cloudflare.json and the embedded Lua
  * modules. */
@@ -35,11 +43,16 @@ typedef struct cf_embedded {
 } cf_embedded;
 extern const cf_embedded cf_embedded_modules[];
 
-/* Native modules (cf_client.c, cf_iplib.c, cf_json.c). */
+/* Native modules: cloudflare.core (assembled in cf_client.c), cloudflare.ip (cf_iplib.c),
+ * cloudflare.json (cf_json.c). */
 int cf_open_core(lua_State *L);
 int cf_open_ip(lua_State *L);
 int cf_open_json(lua_State *L);
 
-#define CF_VERSION "0.1.0"
+/* CF_VERSION: the project's version, defined once (CMakeLists.txt's project(... VERSION)) and
+ * passed to the compiler; cloudflare.core.version gives it to Lua. */
+#ifndef CF_VERSION
+#error "CF_VERSION must be defined by the build (CMakeLists.txt)"
+#endif
 
 #endif

@@ -16,9 +16,7 @@
 #include "cf_sandbox.h"
 #include "cf_sched.h"
 
-#define EXIT_SCRIPT_ERROR 1
-#define EXIT_USAGE        2
-#define TRY_HELP          "Try 'cfrun --help' for more information.\n"
+#define TRY_HELP "Try 'cfrun --help' for more information.\n"
 
 static const char *const progname = "cfrun";
 
@@ -315,7 +313,7 @@ static int run_script(lua_State *L, char **argv, int script, int argc, int json)
 {
     if (load_script(L, argv, script) != LUA_OK) {
         report(L, LUA_ERRSYNTAX);
-        return EXIT_SCRIPT_ERROR;
+        return CF_EXIT_SCRIPT;
     }
     push_run(L, "script"); /* stack: chunk script */
     lua_insert(L, -2);     /* stack: script chunk */
@@ -324,7 +322,7 @@ static int run_script(lua_State *L, char **argv, int script, int argc, int json)
     lua_setfield(L, -2, "json"); /* stack: script chunk opts */
     int n = push_script_args(L, argv, script, argc);
     if (report(L, cf_pcall(L, n + 2, 1)) != LUA_OK)
-        return EXIT_SCRIPT_ERROR;
+        return CF_EXIT_SCRIPT;
     int code = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
     return code;
@@ -456,7 +454,7 @@ static int pmain(lua_State *L)
     char **argv = lua_touserdata(L, 2);
     cf_opts o;
     if (collect_args(argv, &o) != 0) {
-        lua_pushinteger(L, EXIT_USAGE);
+        lua_pushinteger(L, CF_EXIT_USAGE);
         return 1;
     }
     if (o.help) {
@@ -471,18 +469,18 @@ static int pmain(lua_State *L)
     }
     if (o.fake_api && (o.sandbox || o.scheduled)) {
         message("--fake-api cannot be combined with --sandbox or scheduling options");
-        lua_pushinteger(L, EXIT_USAGE);
+        lua_pushinteger(L, CF_EXIT_USAGE);
         return 1;
     }
     if (o.scheduled && (!o.script || strcmp(argv[o.script], "-") == 0 || o.interactive)) {
         message("--job, --every and --cron need a script file (and no -i)");
-        lua_pushinteger(L, EXIT_USAGE);
+        lua_pushinteger(L, CF_EXIT_USAGE);
         return 1;
     }
     if (!o.scheduled &&
         (o.sched.jitter > 0 || o.sched.max_failures || o.sched.lock_path || o.sched.log_path)) {
         message("--jitter, --max-failures, --lock and --log-file go with --job, --every or --cron");
-        lua_pushinteger(L, EXIT_USAGE);
+        lua_pushinteger(L, CF_EXIT_USAGE);
         return 1;
     }
 
@@ -492,7 +490,7 @@ static int pmain(lua_State *L)
         cf_lua_preload(L);
         lua_gc(L, LUA_GCRESTART);
         int status = run_fake_api(L, argv, o.fake_api + 1, argc);
-        lua_pushinteger(L, status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR);
+        lua_pushinteger(L, status == LUA_OK ? 0 : CF_EXIT_SCRIPT);
         return 1;
     }
 
@@ -500,7 +498,7 @@ static int pmain(lua_State *L)
      * $CFRUN_FORMAT (documented in README and cfrun.1); children inherit it */
     if (o.json && setenv("CFRUN_FORMAT", "json", 1) != 0) {
         message("cannot set CFRUN_FORMAT");
-        lua_pushinteger(L, EXIT_SCRIPT_ERROR);
+        lua_pushinteger(L, CF_EXIT_SCRIPT);
         return 1;
     }
     /* a script or job: the first SIGINT or SIGTERM stops it, a second ends the process */
@@ -517,12 +515,12 @@ static int pmain(lua_State *L)
         return 1;
     }
     if (setup_state(L, &o, argv, argc) != LUA_OK) {
-        lua_pushinteger(L, EXIT_SCRIPT_ERROR);
+        lua_pushinteger(L, CF_EXIT_SCRIPT);
         return 1;
     }
 
     int status = run_args(L, argv, o.script ? o.script : argc, o.json);
-    int code = status == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
+    int code = status == LUA_OK ? 0 : CF_EXIT_SCRIPT;
     if (status == LUA_OK && o.script)
         code = run_script(L, argv, o.script, argc, o.json);
     if (code == 0 && (o.interactive || (!o.script && !o.has_e && isatty(STDIN_FILENO)))) {
@@ -531,7 +529,7 @@ static int pmain(lua_State *L)
         return 1;
     }
     if (code == 0 && !o.script && !o.has_e)
-        code = do_chunk(L, luaL_loadfile(L, NULL), o.json) == LUA_OK ? 0 : EXIT_SCRIPT_ERROR;
+        code = do_chunk(L, luaL_loadfile(L, NULL), o.json) == LUA_OK ? 0 : CF_EXIT_SCRIPT;
     int sig = cf_termination_requested();
     lua_pushinteger(L, sig ? 128 + sig : code); /* a signal that stopped the run says so */
     return 1;
@@ -541,19 +539,19 @@ int main(int argc, char **argv)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         message("cannot initialise libcurl");
-        return EXIT_SCRIPT_ERROR;
+        return CF_EXIT_SCRIPT;
     }
     lua_State *L = luaL_newstate();
     if (L == NULL) {
         message("cannot create Lua state: not enough memory");
-        return EXIT_SCRIPT_ERROR;
+        return CF_EXIT_SCRIPT;
     }
     lua_gc(L, LUA_GCSTOP); /* no collections while the libraries load */
     lua_pushcfunction(L, pmain);
     lua_pushinteger(L, argc);
     lua_pushlightuserdata(L, argv);
     int status = lua_pcall(L, 2, 1, 0);
-    int code = status == LUA_OK ? (int)lua_tointeger(L, -1) : EXIT_SCRIPT_ERROR;
+    int code = status == LUA_OK ? (int)lua_tointeger(L, -1) : CF_EXIT_SCRIPT;
     report(L, status);
     lua_close(L);
     curl_global_cleanup();

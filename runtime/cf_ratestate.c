@@ -6,6 +6,8 @@
 #include "cf_ratestate.h"
 
 #include "cf_lock.h"
+#include "cf_lua.h"
+#include "cf_sys.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -125,17 +127,15 @@ static int rate_file_lock(lua_State *L)
 {
     RateFile *f = check_file(L);
     lua_Number timeout = luaL_optnumber(L, 2, 5);
-    struct timespec start, t, nap = {0, 500000};
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    struct timespec nap = {0, 500000};
+    double deadline = cf_now() + timeout;
     while (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK && errno != EINTR) {
             luaL_pushfail(L);
             lua_pushfstring(L, "cannot lock the rate budget file: %s", strerror(errno));
             return 2;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((lua_Number)(t.tv_sec - start.tv_sec) + (lua_Number)(t.tv_nsec - start.tv_nsec) / 1e9 >
-            timeout) {
+        if (cf_now() > deadline) {
             luaL_pushfail(L);
             lua_pushstring(L, "the rate budget file stayed locked by another process");
             return 2;
@@ -378,20 +378,6 @@ void cf_ratestate_open(lua_State *L)
                                             {NULL, NULL}};
     static const luaL_Reg redis_methods[] = {
         {"call", redis_call}, {"close", redis_close}, {NULL, NULL}};
-    luaL_newmetatable(L, RATE_FILE_MT);
-    luaL_newlib(L, file_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, rate_file_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, rate_file_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
-    luaL_newmetatable(L, REDIS_MT);
-    luaL_newlib(L, redis_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, redis_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, redis_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    cf_new_class(L, RATE_FILE_MT, file_methods, rate_file_close, rate_file_close, NULL);
+    cf_new_class(L, REDIS_MT, redis_methods, redis_close, redis_close, NULL);
 }

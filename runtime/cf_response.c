@@ -6,6 +6,7 @@
  * and no raw control character from the server reaches a script, a log or a terminal. */
 #include "cf_response.h"
 
+#include "cf_error.h"
 #include "cf_jsondec.h"
 #include "cf_redact.h"
 
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#define ERROR_MT "cloudflare.Error"
 /* how cf_http_outcome_of's text for a completed 3xx response with a Location starts */
 #define REDIRECT_PREFIX "redirect to "
 
@@ -100,114 +100,6 @@ static void push_errors(lua_State *L, int idx)
         lua_setfield(L, -2, "message");
         lua_rawseti(L, -2, i);
     }
-}
-
-/* Pushes nil and a cloudflare.Error; returns 2 for the C function to return.
- * errors_idx: a normalised errors array on the stack, or 0 for none. detail: what went
- * wrong, when the errors array does not say it. */
-static int push_failure(lua_State *L, const char *kind, long status, const char *ray,
-                        int errors_idx, const char *detail)
-{
-    if (errors_idx)
-        errors_idx = lua_absindex(L, errors_idx);
-    lua_pushnil(L);
-    lua_createtable(L, 0, 6);
-    int err = lua_gettop(L);
-    lua_pushstring(L, kind);
-    lua_setfield(L, err, "kind");
-    if (status > 0) {
-        lua_pushinteger(L, status);
-        lua_setfield(L, err, "status");
-    }
-    if (ray && *ray) {
-        cf_sanitize_push(L, ray, strlen(ray));
-        lua_setfield(L, err, "request_id");
-    }
-    if (errors_idx)
-        lua_pushvalue(L, errors_idx);
-    else
-        lua_newtable(L);
-    lua_setfield(L, err, "errors");
-
-    /* message: "HTTP 500: [1141] text; [1142] text" or "HTTP 502: <detail>" */
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    if (status > 0) {
-        char head[32];
-        snprintf(head, sizeof head, "HTTP %ld: ", status);
-        luaL_addstring(&b, head);
-    }
-    lua_Integer n = errors_idx ? (lua_Integer)lua_rawlen(L, errors_idx) : 0;
-    if (detail)
-        luaL_addstring(&b, detail);
-    else if (n == 0)
-        luaL_addstring(&b, "request failed and the response gave no error details");
-    for (lua_Integer i = 1; !detail && i <= n; i++) {
-        /* balanced stack use between buffer operations; the strings stay anchored in errors */
-        lua_rawgeti(L, errors_idx, i);
-        lua_getfield(L, -1, "code");
-        int has_code = 0;
-        lua_Integer code = lua_tointegerx(L, -1, &has_code);
-        lua_getfield(L, -2, "message");
-        const char *msg = lua_tostring(L, -1);
-        lua_pop(L, 3);
-        if (i > 1)
-            luaL_addstring(&b, "; ");
-        if (has_code) {
-            char num[32];
-            snprintf(num, sizeof num, "[%lld] ", (long long)code);
-            luaL_addstring(&b, num);
-        }
-        luaL_addstring(&b, msg ? msg : "");
-    }
-    luaL_pushresult(&b);
-    cf_sanitize_at(L, -1); /* the detail may quote headers, a body or libcurl's text */
-    lua_setfield(L, err, "message");
-    luaL_setmetatable(L, ERROR_MT);
-    return 2;
-}
-
-/* core.error(t): makes t a cloudflare.Error (for failures the Lua layer detects). Its message
- * and errors[i].message are sanitized in place, as they may quote what a server sent. */
-int cf_core_error(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "kind");
-    lua_getfield(L, 1, "message");
-    luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING, 1,
-                  "an error needs string fields kind and message");
-    cf_sanitize_at(L, -1);
-    lua_setfield(L, 1, "message");
-    lua_pop(L, 1);
-    if (lua_getfield(L, 1, "errors") != LUA_TTABLE) {
-        lua_newtable(L);
-        lua_setfield(L, 1, "errors");
-    } else {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-        /* stack: t errors */
-        for (lua_Integer i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, -1, i) == LUA_TTABLE) { /* stack: t errors e */
-                if (lua_getfield(L, -1, "message") == LUA_TSTRING) {
-                    cf_sanitize_at(L, -1);
-                    lua_setfield(L, -2, "message");
-                } else {
-                    lua_pop(L, 1);
-                }
-            }
-            lua_pop(L, 1);
-        }
-    }
-    lua_settop(L, 1);
-    luaL_setmetatable(L, ERROR_MT);
-    return 1;
-}
-
-int cf_error_tostring(lua_State *L)
-{
-    lua_getfield(L, 1, "message");
-    if (!lua_isstring(L, -1))
-        lua_pushliteral(L, "cloudflare error");
-    return 1;
 }
 
 /* ---- headers ------------------------------------------------------------------------ */
@@ -316,7 +208,7 @@ static int is_2xx(long status)
 static int fail(lua_State *L, const cf_response *r, const char *kind, long status, int errors_idx,
                 const char *detail)
 {
-    push_failure(L, kind, status, r->cf_ray, errors_idx, detail);
+    cf_error_push(L, kind, status, r->cf_ray, errors_idx, detail);
     push_header_hints(L, r);
     return 2;
 }

@@ -30,8 +30,4 @@ typedef struct cf_response {
  * Returns 2. Raises only when memory runs out. */
 int cf_response_push(lua_State *L, const cf_response *r);
 
-/* core.error and the Error type's __tostring. */
-int cf_core_error(lua_State *L);
-int cf_error_tostring(lua_State *L);
-
 #endif

@@ -16,41 +16,7 @@
 
 #include "cf_interrupt.h"
 #include "cf_lock.h"
-
-static double monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void timestamp(char *out, size_t len)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-/* Sleeps until the monotonic time `until`, waking for signals. Returns the stopping signal,
- * or 0. */
-static int sleep_until(double until)
-{
-    for (;;) {
-        int sig = cf_termination_requested();
-        if (sig)
-            return sig;
-        double left = until - monotonic();
-        if (left <= 0)
-            return 0;
-        if (left > 0.1)
-            left = 0.1; /* wake often enough to notice a signal */
-        struct timespec ts = {0, (long)(left * 1e9)};
-        nanosleep(&ts, NULL);
-    }
-}
+#include "cf_sys.h"
 
 static double random_fraction(void)
 {
@@ -101,9 +67,9 @@ static int one_run(const cf_sched *s, FILE *log, cf_run_fn run, void *ctx)
     char start[40], end[40];
     cf_run_result r;
     memset(&r, 0, sizeof r);
-    timestamp(start, sizeof start);
+    cf_timestamp(start, sizeof start);
     run(ctx, &r);
-    timestamp(end, sizeof end);
+    cf_timestamp(end, sizeof end);
     clearerr(log);
     if (r.line[0])
         fprintf(log, "%s\n", r.line);
@@ -153,7 +119,7 @@ int cf_sched_run(const cf_sched *s, cf_run_fn run, void *ctx)
         }
     }
     int status = CF_EXIT_OK, failures = 0;
-    double next = monotonic();
+    double next = cf_now();
     for (;;) {
         if (s->mode == CF_SCHED_CRON) {
             time_t now = time(NULL), at = cf_cron_next(&s->cron, now);
@@ -162,11 +128,11 @@ int cf_sched_run(const cf_sched *s, cf_run_fn run, void *ctx)
                 status = CF_EXIT_USAGE;
                 break;
             }
-            next = monotonic() + difftime(at, now);
+            next = cf_now() + difftime(at, now);
         }
         if (s->mode != CF_SCHED_JOB) {
             double at = next + (s->jitter > 0 ? s->jitter * random_fraction() : 0);
-            int sig = sleep_until(at);
+            int sig = cf_sleep_until(at);
             if (sig) {
                 status = 128 + sig;
                 break;
@@ -187,8 +153,8 @@ int cf_sched_run(const cf_sched *s, cf_run_fn run, void *ctx)
         }
         if (s->mode == CF_SCHED_EVERY) {
             next += s->every;
-            if (next < monotonic()) /* a run overran: skip the slots it missed */
-                next = monotonic();
+            if (next < cf_now()) /* a run overran: skip the slots it missed */
+                next = cf_now();
         }
     }
     if (log != stderr)

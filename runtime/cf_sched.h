@@ -4,16 +4,7 @@
 #define CF_SCHED_H
 
 #include "cf_cron.h"
-
-/* Exit statuses of a job run (documented in README and cfrun.1). */
-enum {
-    CF_EXIT_OK = 0,
-    CF_EXIT_SCRIPT = 1,
-    CF_EXIT_USAGE = 2,
-    CF_EXIT_FAILED_IPS = 3,
-    CF_EXIT_PENDING = 4,
-    CF_EXIT_LOCKED = 5
-};
+#include "cf_exit.h"
 
 typedef struct cf_run_result {
     int status;

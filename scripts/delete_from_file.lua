@@ -33,7 +33,7 @@
 -- then on stderr the error, the IPs left pending and the IPs left unsent (each list on a line
 -- of its own, with what to do next).
 
-local cli, report = cloudflare.cli, cloudflare.report
+local cli = cloudflare.cli
 
 local OPTIONS = cli.options("zone", "format",
   { "skip-invalid", "flag", help = "report lines that are not IP addresses and delete the rest;"
@@ -67,13 +67,6 @@ local res, err, partial = cloudflare.cache.origin_cloud_regions.bulk_delete { zo
   dry_run = opts["dry-run"], concurrency = concurrency, journal = cli.journal(opts) }
 local out = res or partial
 out.value.absent = absent
-report.write(out, { format = format, dry_status = "would_delete" })
-if format == "table" then
-  local n = report.counts(out)
-  print(string.format("%d %s, %d failed, %d pending, %d unsent%s", n.succeeded,
-    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending, n.unsent,
-    absent and string.format(", %d already absent", n.absent) or ""))
-end
-if opts["dry-run"] then cli.note("dry run: nothing was deleted") end
-if not res then cli.fail(err, partial) end
-os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)
+cli.finish(res, err, partial, { format = format, dry_run = opts["dry-run"], dry_status = "would_delete",
+  done = "deleted", would = "would be deleted",
+  tail = absent and function(n) return string.format(", %d already absent", n.absent) end })

@@ -31,7 +31,7 @@
 -- stderr the error, the IPs left pending and the IPs left unsent (each list on a line of its
 -- own, with what to do next).
 
-local cli, report, S = cloudflare.cli, cloudflare.report, cloudflare.select
+local cli, S = cloudflare.cli, cloudflare.select
 local R = cloudflare.cache.origin_cloud_regions
 
 local OPTIONS = cli.options("zone",
@@ -75,13 +75,5 @@ local res, partial
 res, err, partial = R.bulk_delete { zone_id = zone, ips = ips, dry_run = opts["dry-run"],
   journal = cli.journal(opts),
   concurrency = cli.concurrency(opts, USAGE) }
-local out = res or partial
-report.write(out, { format = format, dry_status = "would_delete" })
-if format == "table" then
-  local n = report.counts(out)
-  print(string.format("%d %s, %d failed, %d pending, %d unsent", n.succeeded,
-    opts["dry-run"] and "would be deleted" or "deleted", n.failed, n.pending, n.unsent))
-end
-if opts["dry-run"] then cli.note("dry run: nothing was deleted") end
-if not res then cli.fail(err, partial) end
-os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)
+cli.finish(res, err, partial, { format = format, dry_run = opts["dry-run"], dry_status = "would_delete",
+  done = "deleted", would = "would be deleted" })

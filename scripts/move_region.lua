@@ -29,7 +29,7 @@
 -- printed first, then on stderr the error, the IPs left pending and the IPs left unsent (each
 -- list on a line of its own, with what to do next).
 
-local cli, report, json = cloudflare.cli, cloudflare.report, cloudflare.json
+local cli, json = cloudflare.cli, cloudflare.json
 local R = cloudflare.cache.origin_cloud_regions
 
 local OPTIONS = cli.options("zone",
@@ -132,15 +132,7 @@ else
 end
 local out = res or partial
 table.move(refused, 1, #refused, #out.value.failed + 1, out.value.failed)
-report.write(out, { format = format, dry_status = "would_update" })
-if format == "table" then
-  local n = report.counts(out)
-  print(string.format("%d %s to %s, %d failed, %d pending, %d unsent", n.succeeded,
-    opts["dry-run"] and "would be moved" or "moved", opts.region, n.failed, n.pending, n.unsent))
-end
-if opts["dry-run"] then cli.note("dry run: nothing was changed") end
-if not res then
-  cli.fail(err, partial, { pending = "sent, not known whether changed; check them, move them"
-    .. " again (that is harmless), or restore from the journal" })
-end
-os.exit(#res.value.failed == 0 and cli.EXIT_OK or cli.EXIT_FAILED)
+cli.finish(res, err, partial, { format = format, dry_run = opts["dry-run"], dry_status = "would_update",
+  done = "moved to " .. opts.region, would = "would be moved to " .. opts.region, changed = "changed",
+  advice = { pending = "sent, not known whether changed; check them, move them again (that is"
+    .. " harmless), or restore from the journal" } })

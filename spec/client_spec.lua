@@ -1,4 +1,4 @@
--- spec/client_spec.lua: runtime/cf_client.c, the cloudflare.Client and cloudflare.Error types,
+-- spec/client_spec.lua: runtime/cf_client.c (the cloudflare.Client type), runtime/cf_error.c (cloudflare.Error),
 -- and cloudflare.new's configuration rules (lua/cloudflare.lua), against the fake API; the
 -- state's secrets and the texts of errors (runtime/cf_redact.c, runtime/cf_response.c), against
 -- a hostile server (a LuaSocket process that echoes what it received into its answers).
@@ -122,7 +122,7 @@ describe("credentials from the environment", function()
   end)
 end)
 
-describe("cloudflare.core.new_table (runtime/cf_client.c)", function()
+describe("cloudflare.core.new_table (runtime/cf_sys.c)", function()
   local core = require "cloudflare.core"
 
   it("returns an empty table that grows like any other", function()
@@ -409,5 +409,96 @@ describe("cloudflare.core.redact and cloudflare.core.sanitize (runtime/cf_redact
     assert.are.equal("bad\\n\\x1bx", err.message)
     assert.are.equal("\\r", err.errors[1].message)
     assert.are.equal("plain", err.errors[2])
+  end)
+end)
+
+describe("cloudflare.new's options, described once (cloudflare.OPTIONS)", function()
+  local function slurp(path)
+    local f = assert(io.open(H.SOURCE_DIR .. "/" .. path))
+    local text = f:read("a")
+    f:close()
+    return text
+  end
+
+  it("are what cloudflare.new accepts: every one, and nothing else", function()
+    local names = {}
+    for _, o in ipairs(cloudflare.OPTIONS) do names[#names + 1] = o[1] end
+    assert.are.equal(16, #names)
+    local ok, err = pcall(cloudflare.new, { api_tokn = "x" })
+    assert.is_false(ok)
+    assert.matches("valid: " .. table.concat(names, ", "):gsub("%p", "%%%0"), err)
+  end)
+
+  it("docs/api.md's table is theirs, row by row", function()
+    local api = slurp("docs/api.md")
+    local block = api:match("<!%-%- options: generated from cloudflare.OPTIONS %-%->\n(.-)\n"
+      .. "<!%-%- end of options %-%->")
+    assert.truthy(block, "docs/api.md has no options table")
+    local want = { "| option | |", "|---|---|" }
+    for _, o in ipairs(cloudflare.OPTIONS) do want[#want + 1] = string.format("| `%s` | %s |", o[1], o[3]) end
+    assert.are.equal(table.concat(want, "\n"), block)
+  end)
+
+  it("the man page lists each with the same words, and help(cloudflare.new) shows each", function()
+    local man = slurp("docs/cfrun.1")
+    local help = H.run { "-e", 'require("cloudflare.repl").init(); help(cloudflare.new)' }
+    help = help:gsub("\n%s*", " ") -- unwrapped
+    for _, o in ipairs(cloudflare.OPTIONS) do
+      local text = o[3]:gsub("\\", "\\e"):gsub("%-", "\\-")
+      assert.truthy(man:find(".TP\n.B " .. o[1] .. "\n" .. text .. "\n", 1, true), "cfrun.1: " .. o[1])
+      assert.truthy(help:find(o[1] .. ": ", 1, true), "help: " .. o[1])
+    end
+  end)
+
+  it("the README's example uses only real options", function()
+    local readme = slurp("README.md")
+    local example = readme:match("local client = cloudflare%.new {\n(.-)\n}")
+    assert.truthy(example, "README has no cloudflare.new example")
+    local known = {}
+    for _, o in ipairs(cloudflare.OPTIONS) do known[o[1]] = true end
+    local n = 0
+    for line in example:gmatch("[^\n]+") do
+      local name = line:gsub("%-%-.*", ""):match("^%s*([%w_]+)%s*=")
+      if name then
+        assert.is_true(known[name], "README example: unknown option " .. name)
+        n = n + 1
+      end
+    end
+    assert.is_true(n >= 10)
+  end)
+end)
+
+
+describe("cloudflare.Error, built by one constructor (runtime/cf_error.c)", function()
+  local core = require "cloudflare.core"
+
+  it("core.error composes the message as C does: from status and detail, or the errors", function()
+    local e = core.error { kind = "decode", status = 502, detail = "result is not an object\n" }
+    assert.are.equal("HTTP 502: result is not an object\\n", e.message) -- sanitized too
+    assert.is_nil(e.detail)
+    assert.are.equal("HTTP 502: result is not an object\\n", tostring(e))
+    e = core.error { kind = "api", status = 403, errors = { { code = 10000, message = "Authentication error" },
+      { message = "second" } } }
+    assert.are.equal("HTTP 403: [10000] Authentication error; second", e.message)
+    e = core.error { kind = "journal", message = "given as it is" }
+    assert.are.equal("given as it is", e.message)
+    assert.are.same({}, e.errors)
+    assert.has_error(function() core.error { message = "no kind" } end)
+    assert.has_error(function() core.error { kind = "x", message = 5 } end)
+  end)
+
+  it("a failure decoded in C and one the binder finds in Lua read alike", function()
+    local fake = H.start_fake()
+    local c = fake:client { max_retries = 0 }
+    fake:fault { status = 500, errors = { { code = 1141, message = "Internal error" } } }
+    local _, from_c = c.cache.origin_cloud_regions.list { zone_id = H.ZONE }
+    fake:fault { status = 200, body = '{"success":true,"errors":[],"messages":[],"result":5}' }
+    local _, from_lua = c.cache.origin_cloud_regions.list { zone_id = H.ZONE }
+    assert.are.equal("HTTP 500: [1141] Internal error", from_c.message)
+    assert.matches("^HTTP 200: ", from_lua.message)
+    assert.are.equal("decode", from_lua.kind)
+    assert.are.equal(getmetatable(from_c), getmetatable(from_lua))
+    c:close()
+    fake:stop()
   end)
 end)

@@ -226,12 +226,9 @@ function M.wire_ip(item)
 end
 
 function M.decode_error(info, problem)
-  return core.error {
-    kind = "decode",
-    status = info.status,
-    request_id = info.request_id,
-    message = format("HTTP %d: %s", info.status, problem),
-  }
+  -- the message is built by the one constructor of errors ("HTTP <status>: <problem>")
+  return core.error { kind = "decode", status = info.status, request_id = info.request_id,
+    detail = problem }
 end
 
 -- One mapping as scripts see it, or nil and what is wrong with it.

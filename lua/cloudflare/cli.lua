@@ -7,7 +7,9 @@ local M = {}
 
 -- Exit statuses the example scripts share (documented in each script's header); the same
 -- numbers as `cfrun --job`'s, so a scheduler reads a script's status and a job's alike.
-M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_PENDING = 0, 3, 2, 4
+local EXIT = require("cloudflare.core").EXIT -- runtime/cf_exit.h's, the one definition
+M.EXIT_OK, M.EXIT_FAILED, M.EXIT_USAGE, M.EXIT_PENDING = EXIT.OK, EXIT.FAILED_IPS, EXIT.USAGE,
+  EXIT.INCOMPLETE
 
 --- The output formats of cloudflare.report, as a choice for cli.parse: { format = cli.FORMATS }.
 M.FORMATS = { "table", "json", "jsonl", "csv" }
@@ -470,6 +472,26 @@ function M.fail(err, partial, advice)
     end
   end
   os.exit(M.EXIT_PENDING)
+end
+
+--- cli.finish(res, err, partial, { format=, dry_run=, dry_status=, done=, would=, tail=,
+--- changed=, advice= }): how a script that changes mappings ends: every row (report.write; a
+--- dry run's as dry_status), in table format the count line ("12 <done>, 1 failed, 0 pending,
+--- 0 unsent<tail(n)>", `would` in place of `done` under a dry run), "dry run: nothing was
+--- <changed>" on stderr, then cli.fail (status 4) for a wire failure, else exit 0 when no IP
+--- failed and 3 when some did.
+function M.finish(res, err, partial, a)
+  local report = require "cloudflare.report"
+  local out = res or partial
+  report.write(out, { format = a.format, dry_status = a.dry_status })
+  if a.format == "table" then
+    local n = report.counts(out)
+    print(string.format("%d %s, %d failed, %d pending, %d unsent%s", n.succeeded,
+      a.dry_run and a.would or a.done, n.failed, n.pending, n.unsent, a.tail and a.tail(n) or ""))
+  end
+  if a.dry_run then M.note("dry run: nothing was %s", a.changed or "deleted") end
+  if not res then M.fail(err, partial, a.advice) end
+  os.exit(#res.value.failed == 0 and M.EXIT_OK or M.EXIT_FAILED)
 end
 
 return M

@@ -32,8 +32,13 @@ function Progress:draw(note)
   if self.done_n > 0 and self.done_n < self.total then
     eta = string.format(", ETA %.0f s", elapsed / self.done_n * (self.total - self.done_n))
   end
-  io.stderr:write(string.format("\r\27[Kcfrun: %s %d/%d IPs, %d requests, %.1f req/s%s%s",
-    self.name, self.done_n, self.total, self.requests, rate, eta, note and (", " .. note) or ""))
+  local line = string.format("cfrun: %s %d/%d IPs, %d requests, %.1f req/s%s%s",
+    self.name, self.done_n, self.total, self.requests, rate, eta, note and (", " .. note) or "")
+  -- kept within one row: a line that wraps could not be redrawn or cleared in place (a
+  -- terminal that does not say its width is not measured)
+  local width = core.term_width(2)
+  if width and #line > width - 1 then line = line:sub(1, math.max(width - 1, 1)) end
+  io.stderr:write("\r\27[K", line)
   io.stderr:flush()
 end
 

@@ -47,10 +47,19 @@ end
 -- Signatures and one-paragraph docs, by path. "ocr." entries are the operations of a
 -- cache.origin_cloud_regions namespace (the default client's and every client's).
 local OCR = "cloudflare.cache.origin_cloud_regions"
+-- cloudflare.new's signature and option list, from the one description of its options
+local function new_options()
+  local names, lines = {}, {}
+  for i, o in ipairs(require("cloudflare").OPTIONS) do
+    names[i] = o[1] .. "="
+    lines[i] = o[1] .. ": " .. o[3]
+  end
+  return "{" .. table.concat(names, ", ") .. "} -> client", " Options: " .. table.concat(lines, "; ") .. "."
+end
+local NEW_SIG, NEW_OPTIONS = new_options()
+
 local DOCS = {
-  { "cloudflare.new", "{api_token=, api_email=, api_key=, api_token_file=, base_url=, timeout=, "
-    .. "connect_timeout=, ca_file=, max_body=, max_retries=, max_retry_wait=, rate_limit=, "
-    .. "max_in_flight=, log=, on_wait=, generation=} -> client",
+  { "cloudflare.new", NEW_SIG,
     "Creates a client. Its requests share the process's connection pool; clients of one "
     .. "credential share one rate budget (with every cfrun process of the user on the machine; "
     .. "rate_limit = {requests=, per=, key=, redis=, shared=}) and at most max_in_flight (16) "
@@ -61,7 +70,8 @@ local DOCS = {
     .. "the default, /origin/cloud_regions, or \"v1\", /cache/origin_cloud_regions, removed by "
     .. "Cloudflare on 2026-10-01; client.generation says which); credentials given here switch the "
     .. "environment's off. An unknown option or missing credentials raise. Credentials never "
-    .. "appear in errors or tostring(client). Close it with client:close() or `local c <close> = ...`." },
+    .. "appear in errors or tostring(client). Close it with client:close() or `local c <close> = ...`."
+    .. NEW_OPTIONS },
   { "cloudflare.default_client", "() -> client",
     "The client behind cloudflare.cache.origin_cloud_regions.*, built from the environment on "
     .. "first use; raises when no credentials are configured." },
@@ -183,6 +193,10 @@ local DOCS = {
     .. "option records, see cli.options, whose --help is cli.help); answers --help and exits 2 on a usage error." },
   { "cloudflare.cli.zone", "(opts, usage) -> zone_id",
     "The zone from --zone, $CFRUN_SANDBOX_ZONE or $ZONE; exits 2 when missing or malformed." },
+  { "cloudflare.cli.finish",
+    "(res, err, partial, {format=, dry_run=, dry_status=, done=, would=, tail=, changed=, advice=})",
+    "How a script that changes mappings ends: the rows, the count line in table format, the dry-run "
+    .. "note, then cli.fail for a wire failure or exit 0 / 3 (some IPs failed)." },
   { "cloudflare.cli.fail", "(err, partial[, advice])",
     "Reports a wire failure, the pending IPs (check or restore them) and the unsent ones (send "
     .. "them again) on stderr, and exits 4." },
@@ -297,9 +311,6 @@ local function build_index()
   register(M.help, "help")
 end
 
--- The doc entry of a function, or nil: by identity, then (`deep`) through the clients in
--- globals, whose namespaces hold per-client closures, then by the native operation a closure
--- wraps.
 -- The doc entry of a function, or nil: by identity (the documented functions, the default
 -- client's operations), then as an operation that cloudflare.binder built for some client.
 local function find_doc(fn)

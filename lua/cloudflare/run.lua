@@ -11,8 +11,10 @@ local format = string.format
 
 local M = {}
 
--- Exit statuses (documented in README and cfrun.1).
-M.OK, M.SCRIPT_ERROR, M.USAGE, M.FAILED_IPS, M.INCOMPLETE, M.LOCKED = 0, 1, 2, 3, 4, 5
+-- Exit statuses: runtime/cf_exit.h's, the one definition (documented in README and cfrun.1).
+local EXIT = core.EXIT
+M.OK, M.SCRIPT_ERROR, M.USAGE, M.FAILED_IPS, M.INCOMPLETE, M.LOCKED = EXIT.OK, EXIT.SCRIPT_ERROR,
+  EXIT.USAGE, EXIT.FAILED_IPS, EXIT.INCOMPLETE, EXIT.LOCKED
 local SIGNALS = { SIGINT = 2, SIGTERM = 15 }
 
 --- run.signal_status() -> 128 + the stopping signal's number, or nil when none came
@@ -21,8 +23,7 @@ function M.signal_status()
   return sig and 128 + SIGNALS[sig] or nil
 end
 
-local OUTCOMES = { [0] = "success", [1] = "script_error", [2] = "usage_error",
-  [3] = "failed_ips", [4] = "incomplete", [5] = "locked" }
+local OUTCOMES = EXIT.outcome
 
 --- run.outcome(status) -> the log's name for an exit status
 function M.outcome(status)

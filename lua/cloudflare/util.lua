@@ -8,16 +8,22 @@ local M = {}
 --- A printable, bounded rendering of a value the caller passed (never long, never raw).
 function M.quote(v)
   local s = tostring(v)
-  if #s > 40 then s = s:sub(1, 40) .. "..." end
-  return format("%q", s)
+  if #s > 40 then
+    -- cut at 40 bytes, but never inside a UTF-8 sequence (its continuation bytes are 10xxxxxx)
+    local cut = 40
+    while cut > 1 and (s:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+    s = s:sub(1, cut) .. "..."
+  end
+  -- %q writes a newline as a backslash and a real line break: a message keeps to one line
+  return (format("%q", s):gsub("\\\n", "\\n"))
 end
 
 -- A check that v is a finite number of seconds in [lo, hi] (above lo when open_lo).
 local function seconds(lo, hi, open_lo)
   return function(v)
     if type(v) ~= "number" or v ~= v or v < lo or v > hi or (open_lo and v == lo) then
-      return format("expected %s %g and %g seconds, got %s", open_lo and "more than" or "from",
-        lo, hi, M.quote(v))
+      return format(open_lo and "expected more than %g and at most %g seconds, got %s"
+        or "expected from %g to %g seconds, got %s", lo, hi, M.quote(v))
     end
   end
 end
@@ -186,6 +192,13 @@ function M.check_list(fname, arg, list, what, level, check)
     end
     local problem = check and check(k, v)
     if problem then M.argerror(fname, arg, format("element %d %s", k, problem), level + 1) end
+  end
+  -- every key lies in 1..n but fewer than n are there: a hole (# is then any border)
+  for k = 1, n do
+    if list[k] == nil then
+      M.argerror(fname, arg, format("element %d is nil: a list cannot have holes (of %d elements)", k, n),
+        level + 1)
+    end
   end
   return n
 end
