@@ -137,6 +137,19 @@ describe("the rate budget's algorithm", function()
     assert.is_true(wait > 6.9 and wait <= 7, tostring(wait))
   end)
 
+  it("takes any numbers a server sends without failing, and bounds them", function()
+    local b = budget(100, 10)
+    b:done(nil, { remaining = 0, reset = 1e12, quota = 0, window = 0 }) -- news with no grant
+    local wait, why = b:acquire()
+    assert.are.equal("header", why)
+    assert.is_true(wait <= 604800, tostring(wait)) -- a week at most
+    b = budget(100, 10)
+    b:done(nil, { remaining = 0 / 0, reset = 0 / 0 }, 1e300)
+    wait, why = b:acquire()
+    assert.are.equal("blocked", why)
+    assert.is_true(wait <= 604800, tostring(wait))
+  end)
+
   it("runs the same in Redis: the script is the algorithm and a call of it", function()
     assert.truthy(ratelimit.REDIS_SCRIPT:find(ratelimit.ALGORITHM, 1, true))
     assert.truthy(ratelimit.REDIS_SCRIPT:find("redis.call('TIME')", 1, true))

@@ -133,24 +133,26 @@ end
 -- A request ended: its reservation goes; what its response said narrows the budget.
 function RL.done(s, now, p)
   prune(s, now, p)
-  s.inflight[p.id] = nil
-  if p.retry_after then
-    local b = now + p.retry_after
+  if p.id ~= nil then s.inflight[p.id] = nil end -- nil: no grant to give back (only the news)
+  -- a server's numbers, bounded: a week at most (the state must stay finite to be stored)
+  local WEEK = 604800
+  if type(p.retry_after) == "number" and p.retry_after > 0 then
+    local b = now + math.min(p.retry_after, WEEK)
     if not s.blocked or b > s.blocked then s.blocked = b end
   end
-  if p.remaining then
+  if type(p.remaining) == "number" and p.remaining >= 0 then
     local others = 0
     for _ in pairs(s.inflight) do others = others + 1 end
-    local reset = p.reset or 0
+    local reset = type(p.reset) == "number" and math.min(p.reset, WEEK) or 0
     if reset > 0 then
       local allow, until_ = p.remaining - others, now + reset
       if allow <= 0 and p.quota and p.window then
         -- our own requests explain it: the moment enough of ours left the window that
         -- fewer than quota remain in it (the header's t is rounded up to whole seconds)
         local inside = count_from(s.log, now - p.window)
-        if inside >= p.quota then
+        if p.quota > 0 and inside >= p.quota then
           local _, leaves = count_from(s.log, now - p.window, inside - p.quota + 1, p.window)
-          if leaves + p.margin < until_ then until_ = leaves + p.margin end
+          if leaves and leaves + p.margin < until_ then until_ = leaves + p.margin end
         end
       end
       s.allow, s.allow_until = allow, until_
