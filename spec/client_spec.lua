@@ -413,13 +413,6 @@ describe("cloudflare.core.redact and cloudflare.core.sanitize (runtime/cf_redact
 end)
 
 describe("cloudflare.new's options, described once (cloudflare.OPTIONS)", function()
-  local function slurp(path)
-    local f = assert(io.open(H.SOURCE_DIR .. "/" .. path))
-    local text = f:read("a")
-    f:close()
-    return text
-  end
-
   it("are what cloudflare.new accepts: every one, and nothing else", function()
     local names = {}
     for _, o in ipairs(cloudflare.OPTIONS) do names[#names + 1] = o[1] end
@@ -430,7 +423,7 @@ describe("cloudflare.new's options, described once (cloudflare.OPTIONS)", functi
   end)
 
   it("docs/api.md's table is theirs, row by row", function()
-    local api = slurp("docs/api.md")
+    local api = H.source("docs/api.md")
     local block = api:match("<!%-%- options: generated from cloudflare.OPTIONS %-%->\n(.-)\n"
       .. "<!%-%- end of options %-%->")
     assert.truthy(block, "docs/api.md has no options table")
@@ -440,7 +433,7 @@ describe("cloudflare.new's options, described once (cloudflare.OPTIONS)", functi
   end)
 
   it("the man page lists each with the same words, and help(cloudflare.new) shows each", function()
-    local man = slurp("docs/cfrun.1")
+    local man = H.source("docs/cfrun.1")
     local help = H.run { "-e", 'require("cloudflare.repl").init(); help(cloudflare.new)' }
     help = help:gsub("\n%s*", " ") -- unwrapped
     for _, o in ipairs(cloudflare.OPTIONS) do
@@ -451,7 +444,7 @@ describe("cloudflare.new's options, described once (cloudflare.OPTIONS)", functi
   end)
 
   it("the README's example uses only real options", function()
-    local readme = slurp("README.md")
+    local readme = H.source("README.md")
     local example = readme:match("local client = cloudflare%.new {\n(.-)\n}")
     assert.truthy(example, "README has no cloudflare.new example")
     local known = {}

@@ -181,8 +181,25 @@ describe("scripts/deploy/cfrun-job.service", function()
     assert.is_nil(env.CLOUDFLARE_API_KEY, "no key in the unit file")
   end)
 
-  it("sets the zone and journals into its StateDirectory", function()
-    assert.matches("^%w+$", env.ZONE)
+  it("has no default zone: until ZONE is set, ExecStartPre fails with what to do", function()
+    assert.equals("", env.ZONE, "a copied unit must not delete in someone else's zone")
+    assert.equals(1, #(service.ExecStartPre or {}), "one ExecStartPre= line")
+    local pre = service.ExecStartPre[1]
+    local script = assert(pre:match("^/bin/sh %-c '(.*)'$"), pre)
+    local function run(zone)
+      local p = io.popen("env " .. (zone and "ZONE=" .. H.shell_quote(zone) or "-u ZONE")
+        .. " /bin/sh -c " .. H.shell_quote(script) .. " 2>&1; echo \"status=$?\"")
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    assert.matches("^cfrun%-job%.service: ZONE is not set: run systemctl edit cfrun%-job%.service and add "
+      .. "%[Service%] Environment=ZONE=<zone id>\nstatus=2\n$", run(nil))
+    assert.matches("status=2", run(""))
+    assert.are.equal("status=0\n", run("023e105f4ecef8ad9ca31a8372d0c353"))
+  end)
+
+  it("journals into its StateDirectory", function()
     local dir = (env.CFRUN_JOURNAL or ""):match("^/var/lib/([^/]+)/[^/]+$")
     assert.truthy(dir and directories(service, "StateDirectory")[dir],
       "CFRUN_JOURNAL " .. tostring(env.CFRUN_JOURNAL) .. " lies in a StateDirectory=")

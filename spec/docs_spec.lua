@@ -2,13 +2,6 @@
 -- runtime/ and lua/ (with what it owns), so a file added without a place in the layers fails.
 local H = require "spec.helper"
 
-local function slurp(path)
-  local f = assert(io.open(H.SOURCE_DIR .. "/" .. path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
 local function files(dir)
   local out = {}
   local p = io.popen("cd " .. H.shell_quote(H.SOURCE_DIR) .. " && find " .. dir
@@ -19,7 +12,7 @@ local function files(dir)
 end
 
 describe("docs/architecture.md", function()
-  local doc = slurp("docs/architecture.md")
+  local doc = H.source("docs/architecture.md")
 
   it("names every file of runtime/ and lua/", function()
     local all = files("runtime")

@@ -211,6 +211,14 @@ function H.alive(pid)
   return stat ~= nil and not stat:find("Z", 1, true)
 end
 
+--- The text of a file of the source tree, by its path relative to it ("docs/api.md").
+function H.source(path)
+  local f = assert(io.open(H.SOURCE_DIR .. "/" .. path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 --- Writes text to a fresh temporary file and returns its path.
 function H.tempfile(text)
   local p = os.tmpname()

@@ -1,6 +1,7 @@
 -- spec/install_spec.lua: the install rules of CMakeLists.txt: `cmake --install` puts the
--- binary, the Lua modules, the man page, docs and scripts in their places, and the installed
--- binary finds its modules with no environment variable set.
+-- binary, the man page, docs, the deploy examples and scripts in their places (and not the
+-- Lua sources, which are in the binary), and the installed binary finds its modules with no
+-- environment variable set.
 local H = require "spec.helper"
 
 describe("cmake --install", function()
@@ -10,12 +11,17 @@ describe("cmake --install", function()
     os.remove(prefix)
     local ok = os.execute(string.format("cmake --install %s --prefix %s >/dev/null", build, prefix))
     assert.is_true(ok == true or ok == 0)
-    for _, f in ipairs { "bin/cfrun", "share/man/man1/cfrun.1", "share/lua/5.4/cloudflare.lua",
-      "share/lua/5.4/cloudflare/select.lua", "share/doc/cfrun/api.md",
-      "share/cfrun/scripts/prune.lua", "share/cfrun/scripts/deploy/cronjob.yaml" } do
+    for _, f in ipairs { "bin/cfrun", "share/man/man1/cfrun.1", "share/doc/cfrun/api.md",
+      "share/doc/cfrun/LICENSE", "share/cfrun/scripts/prune.lua", "share/doc/cfrun/examples/cronjob.yaml",
+      "share/doc/cfrun/examples/cfrun-job.service", "share/bash-completion/completions/cfrun",
+      "share/cfrun/types/cloudflare.lua", "share/doc/cfrun/editor.md" } do
       local fh = io.open(prefix .. "/" .. f)
       assert.is_truthy(fh, f .. " is missing")
       fh:close()
+    end
+    -- no dead weight: the Lua sources are in the binary (a plain lua5.4 cannot use them)
+    for _, f in ipairs { "share/lua/5.4/cloudflare.lua", "share/lua", "share/cfrun/scripts/deploy" } do
+      assert.is_nil(io.open(prefix .. "/" .. f), f .. " is installed")
     end
     -- from another directory, with an empty environment: modules come from the binary
     local p = io.popen(string.format("cd / && env -i %s/bin/cfrun -e %s 2>&1", prefix,

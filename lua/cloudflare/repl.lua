@@ -173,9 +173,11 @@ local DOCS = {
   { "cloudflare.json.is_array", "(t) -> boolean", "Whether t is marked as an array." },
 
   { "cloudflare.journal.restore", "{path=, zone_id=, since=, client=, dry_run=} -> res | nil, err, partial",
-    "Re-creates with bulk_edit every mapping the journal shows as deleted (or possibly "
-    .. "deleted) from the zone, with its vendor and region. Idempotent; res.restore = "
-    .. "{candidates=, records=, bad_lines=}." },
+    "Undoes what the journal shows: re-creates with bulk_update every mapping it shows as deleted "
+    .. "(or possibly deleted) that the zone does not have again, puts back what a journaled "
+    .. "bulk_update changed and deletes what it created, leaving alone what someone changed since. "
+    .. "Idempotent; res.restore = {candidates=, records=, bad_lines=, present=, present_ips=, "
+    .. "changed=, changed_ips=, deleted=}." },
   { "cloudflare.journal.read", "(path[, {zone_id=, since=}]) -> records, bad_lines | nil, message",
     "The journal's records, and how many lines could not be read." },
   { "cloudflare.journal.path", "(journal_arg) -> path | nil",
@@ -306,6 +308,7 @@ local function build_index()
   if made then
     register(client.close, "client:close")
     register(client.request, "client:request")
+    register(client.start, "client:start")
     client:close()
   end
   register(M.help, "help")
@@ -813,5 +816,9 @@ function M.doc(fn)
   local d = find_doc(fn)
   return d and d.path or nil
 end
+
+--- The help registry, where each function's doc is defined (cloudflare.types generates the
+--- editor definitions from it): DOCS { path, signature, text }, MODULES { name, what }.
+M.DOCS, M.MODULES = DOCS, MODULES
 
 return M

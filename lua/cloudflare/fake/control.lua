@@ -32,17 +32,10 @@ C.DEFAULT_ITEM_ERRORS = {
 local OPTION_NAMES = "wire_key, latency, tokens, email, key, max_mappings, rate_limit, generations, item_errors, "
   .. "any_zone, one_user"
 
-local function copy_list(list)
+-- A shallow copy of a list or a map (options are never shared with what a client sent).
+local function copy(t)
   local out = {}
-  for i, v in ipairs(list) do
-    out[i] = v
-  end
-  return out
-end
-
-local function copy_map(map)
-  local out = {}
-  for k, v in pairs(map) do
+  for k, v in pairs(t) do
     out[k] = v
   end
   return out
@@ -51,9 +44,9 @@ end
 local function copy_options(o)
   local rate_limit = o.rate_limit and { requests = o.rate_limit.requests, per = o.rate_limit.per }
   return {
-    wire_key = o.wire_key, latency = o.latency, tokens = copy_list(o.tokens), email = o.email, key = o.key,
-    max_mappings = o.max_mappings, rate_limit = rate_limit, generations = copy_list(o.generations),
-    item_errors = copy_map(o.item_errors), any_zone = o.any_zone, one_user = o.one_user,
+    wire_key = o.wire_key, latency = o.latency, tokens = copy(o.tokens), email = o.email, key = o.key,
+    max_mappings = o.max_mappings, rate_limit = rate_limit, generations = copy(o.generations),
+    item_errors = copy(o.item_errors), any_zone = o.any_zone, one_user = o.one_user,
   }
 end
 C.copy_options = copy_options
@@ -124,7 +117,7 @@ end
 -- restores a key's default), or null for every default.
 local function patch_item_errors(current, v)
   if absent(v) then
-    return copy_map(C.DEFAULT_ITEM_ERRORS)
+    return copy(C.DEFAULT_ITEM_ERRORS)
   end
   if not wire.is_object(v) then
     invalid("item_errors must be an object {key: text} (keys: %s)", table.concat(C.ITEM_ERROR_KEYS, ", "))
@@ -200,7 +193,7 @@ end
 function C.initial_options(opts, known_generations)
   local base = {
     wire_key = "origin-ip", latency = 0, tokens = {}, max_mappings = state.DEFAULT_MAX_MAPPINGS,
-    generations = copy_list(known_generations), item_errors = C.DEFAULT_ITEM_ERRORS, any_zone = false,
+    generations = copy(known_generations), item_errors = C.DEFAULT_ITEM_ERRORS, any_zone = false,
     one_user = false,
   }
   return wire.validated(patch_options, base, {
