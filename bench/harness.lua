@@ -79,11 +79,14 @@ end
 local Fake = {}
 Fake.__index = Fake
 
--- Starts the fake with an added latency (seconds) per API response, accepting `token`. The
--- shell prints its pid before it becomes the fake, so that the fake's CPU time can be read.
-function H.start_fake(cfrun, token, latency)
+-- Starts the fake with an added latency (seconds) per API response, accepting `token`, with
+-- `extra` server options (a list, e.g. { "--any-zone", "--rate-limit", "1200/6" }). The shell
+-- prints its pid before it becomes the fake, so that the fake's CPU time can be read.
+function H.start_fake(cfrun, token, latency, extra)
+  local words = {}
+  for i, w in ipairs(extra or {}) do words[i] = H.quote(w) end
   local proc = assert(io.popen(string.format("echo $$; exec %s --fake-api --port 0 --quiet --exit-with-parent "
-    .. "--token %s --latency %g", H.quote(cfrun), H.quote(token), latency)))
+    .. "--token %s --latency %g %s", H.quote(cfrun), H.quote(token), latency, table.concat(words, " "))))
   local pid = proc:read("l")
   local line = proc:read("l")
   local host, port = (line or ""):match("^LISTENING (%S+) (%d+)$")

@@ -51,18 +51,13 @@ local function sh(cmd) -- the first line of a command's output
   return line
 end
 
-local proc = assert(io.popen(string.format("exec %s --fake-api --port 0 --quiet --exit-with-parent "
-  .. "--token bench-token --any-zone --rate-limit %d/%g", q(cfrun), LIMIT, per))) -- zone never seeded
-local host, port = (proc:read("l") or ""):match("^LISTENING (%S+) (%d+)$")
-assert(host, "the fake API did not start")
-local origin = "http://" .. host .. ":" .. port
-
-local function control(method, path)
-  local http = require "socket.http"
-  local chunks = {}
-  http.request { url = origin .. path, method = method, sink = require("ltn12").sink.table(chunks) }
-  return cjson.decode(table.concat(chunks))
-end
+-- the fake, started and controlled as bench/bench.lua's are (bench/harness.lua); the zone is
+-- never seeded (--any-zone)
+package.path = "bench/?.lua;" .. package.path
+local fake = require("harness").start_fake(cfrun, "bench-token", 0,
+  { "--any-zone", "--rate-limit", string.format("%d/%g", LIMIT, per) })
+local origin = fake.origin
+local function control(method, path) return fake:control(method, path) end
 
 local ratios = {}
 for run = 1, runs do
@@ -97,5 +92,4 @@ end
 table.sort(ratios)
 print(string.format("median ratio %.3f over %d runs (window %g s, 1,200 requests, a process each)",
   ratios[(#ratios + 1) // 2], #ratios, per))
-control("POST", "/__fake/shutdown")
-proc:close()
+fake:stop()

@@ -164,18 +164,13 @@ end
 ---------------------------------------------------------------------------------------------
 -- the fake
 
-local proc = assert(io.popen(string.format("exec %s --fake-api --port 0 --quiet --exit-with-parent "
-  .. "--token bench-token --any-zone --rate-limit %d/%g", q(cfrun), LIMIT, per))) -- zone never seeded
-local host, port = (proc:read("l") or ""):match("^LISTENING (%S+) (%d+)$")
-assert(host, "the fake API did not start")
-local origin = "http://" .. host .. ":" .. port
-
-local function control(method, path)
-  local http = require "socket.http"
-  local chunks = {}
-  http.request { url = origin .. path, method = method, sink = require("ltn12").sink.table(chunks) }
-  return cjson.decode(table.concat(chunks))
-end
+-- the fake, started and controlled as bench/bench.lua's are (bench/harness.lua); the zone is
+-- never seeded (--any-zone)
+package.path = "bench/?.lua;" .. package.path
+local fake = require("harness").start_fake(cfrun, "bench-token", 0,
+  { "--any-zone", "--rate-limit", string.format("%d/%g", LIMIT, per) })
+local origin = fake.origin
+local function control(method, path) return fake:control(method, path) end
 
 ---------------------------------------------------------------------------------------------
 -- one run of a row
@@ -298,6 +293,5 @@ end
 
 local ok, err = xpcall(main, debug.traceback)
 stop_redis()
-control("POST", "/__fake/shutdown")
-proc:close()
+fake:stop()
 if not ok then error(err, 0) end
