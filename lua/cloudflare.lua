@@ -251,7 +251,9 @@ end
 local default_ns = {}
 for _, op in ipairs(origin_cloud_regions.NAMES) do
   default_ns[op] = function(args)
-    require("cloudflare.binder").check_colon(origin_cloud_regions, op, args, "cloudflare", 2)
+    local binder = require "cloudflare.binder"
+    binder.check_colon(origin_cloud_regions, op, args, "cloudflare", 2)
+    binder.precheck(origin_cloud_regions, op, args, 2) -- a mistake is told before credentials
     return get_default(2).cache.origin_cloud_regions[op](args)
   end
 end

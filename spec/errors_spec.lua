@@ -185,6 +185,15 @@ describe("errors that teach", function()
         raised(function() fake:client { log = "info" } end), 1, true)
     end)
 
+    it("a mistake in a call through the default namespace is told before missing credentials", function()
+      local _, err, code = run('cloudflare.cache.origin_cloud_regions.bulk_delete{ zone_id = '
+        .. '"023e105f4ecef8ad9ca31a8372d0c353", ip = { "192.0.2.1" } }', { CLOUDFLARE_API_TOKEN = false,
+        CLOUDFLARE_EMAIL = false, CLOUDFLARE_API_KEY = false, CLOUDFLARE_API_TOKEN_FILE = false })
+      assert.are.equal(1, code)
+      assert.matches('bulk_delete: unknown argument "ip" %(did you mean "ips"%?%)', err)
+      assert.is_nil(err:find("no credentials", 1, true), err)
+    end)
+
     it("no credentials: the error mentions cfrun --sandbox", function()
       local out, err, code = run("cloudflare.new{}", { CLOUDFLARE_API_TOKEN = false,
         CLOUDFLARE_EMAIL = false, CLOUDFLARE_API_KEY = false, CLOUDFLARE_API_TOKEN_FILE = false })

@@ -158,10 +158,10 @@ local function allowed(op)
   return t, names
 end
 
--- The checked arguments of a call: a table with one field per argument name, plus opts (the
--- per-call transport options).
--- Checks a call's arguments. Once a signal stopped the process, no call starts: the script
--- is told so by an error (every call in flight returned nil, err, partial already).
+-- Checks a call's arguments and returns them checked: a table with one field per argument
+-- name, plus opts (the per-call transport options). Once a signal stopped the process, no
+-- call starts: the script is told so by an error (every call in flight returned nil, err,
+-- partial already).
 local function check(fname, op, args, level)
   local set, names = allowed(op)
   util.check_args(fname, args, set, level + 1, names)
@@ -656,6 +656,14 @@ end
 --- Raises when args is an operations namespace (a table holding the family's operation
 --- functions): what `ns:op{...}` passes, the real arguments coming second and being lost.
 --- `owner` names what the namespace hangs from in the message ("cloudflare", "client").
+--- M.precheck(family, fname, args, level): operation fname's argument checks, with no client:
+--- the default namespace runs them before it builds the default client, so that a mistake in
+--- a call is reported as that, even where no credentials are configured yet.
+function M.precheck(family, fname, args, level)
+  local op = family.BY_NAME[fname]
+  if op then check(fname, op, args, level + 1) end
+end
+
 function M.check_colon(family, fname, args, owner, level)
   if type(args) ~= "table" then return end
   for name in pairs(family.BY_NAME) do
