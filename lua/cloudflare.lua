@@ -1,7 +1,7 @@
 -- cloudflare: the public `cloudflare` module, layered on the native `cloudflare.core`: clients
 -- and their configuration, the default client, and the door to the submodules. The endpoint
 -- family is described in cloudflare.origin_cloud_regions and built by cloudflare.binder;
--- nothing here does I/O.
+-- nothing here does network I/O (it reads a token file and warns on stderr).
 --
 -- Error convention, kept by every function here: programming mistakes (bad arguments, no
 -- credentials) raise; what happens on the wire returns `nil, err[, partial]`, `err` being a

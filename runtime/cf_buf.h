@@ -6,7 +6,8 @@
 #include <stddef.h>
 
 typedef struct cf_buf {
-    char *data; /* NUL-terminated when len > 0 or after cf_buf_reserve */
+    char *data; /* NUL-terminated after an append or cf_buf_reset (cf_buf_reserve only keeps
+                   room for the NUL) */
     size_t len;
     size_t cap;
 } cf_buf;

@@ -1,5 +1,5 @@
 /* cf_client: the Client userdata (cloudflare.core.client): credentials, headers and a pool of
- * easy handles, whose requests run on the process's transfer loop (cf_loop.c); and
+ * easy handles, whose requests run on the state's transfer loop (cf_loop.c); and
  * cf_open_core, which assembles cloudflare.core from the primitives of the other files.
  * Must not interpret responses (cf_response.c) nor hold endpoint logic (lua/cloudflare/). */
 #include <errno.h>

@@ -6,7 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
-/* "500ms", "30s", "15m", "1h", "1d" and sums like "1h30m"; returns seconds > 0, or -1. */
+/* "500ms", "30s", "15m", "1h", "1d" and sums like "1h30m"; returns seconds in (0, 366 days),
+ * or -1. */
 double cf_duration_parse(const char *s);
 
 typedef struct cf_cron {

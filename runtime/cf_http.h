@@ -55,7 +55,8 @@ void cf_http_prepare(cf_http *h, const char *method, const char *url, const char
 enum cf_http_outcome cf_http_outcome_of(cf_http *h, CURLcode rc);
 /* Marks the prepared request as stopped by a signal before or while it ran. */
 enum cf_http_outcome cf_http_interrupted(cf_http *h, int started);
-/* A one-line description of the last failure (never contains header values). */
+/* A one-line description of the last failure (never a credential header's value; for a 3xx,
+ * the Location it pointed to). */
 const char *cf_http_errmsg(const cf_http *h);
 void cf_http_close(cf_http *h);
 

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest canonical text: "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" + NUL. */
+/* Room for the longest text form, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" + NUL;
+ * canonical text is at most 39 bytes. */
 #define CF_IP_STRLEN 46
 
 typedef struct cf_ip {

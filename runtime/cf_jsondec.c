@@ -9,8 +9,15 @@
 #include <lauxlib.h>
 #include <string.h>
 
-/* members kept on the Lua stack before a table takes them: bounds stack use on huge arrays */
-#define FLUSH 1024
+/* Members kept on the Lua stack before a table takes them: bounds stack use on huge arrays,
+ * and, with CF_JSON_MAX_DEPTH open objects each holding FLUSH key/value pairs, keeps the
+ * deepest document within Lua's stack limit (LUAI_MAXSTACK, 1,000,000 slots): 1,000 levels of
+ * 2 * 256 slots. At 1024, 1,000 nested objects of 1,000 members (8.9 MB, under max_body)
+ * overflowed it and the decoder raised. */
+#define FLUSH 256
+#if CF_JSON_MAX_DEPTH * (2 * FLUSH + 8) >= 1000000
+#error "FLUSH too large for CF_JSON_MAX_DEPTH: the deepest document would overflow Lua's stack"
+#endif
 
 /* Object keys repeat (an API list is many objects of the same few keys): the first KEYS short
  * keys seen are kept, so that a repeat is pushed from the cache instead of being hashed and

@@ -264,8 +264,9 @@ static int transfer_tostring(lua_State *L)
 }
 
 /* core.poll([seconds]) -> list of the Transfers (started by Client:start) completed since the
- * last call. Waits up to `seconds` (default 0) for the first completion; returns early, with
- * an empty list, when a signal arrives or the process is stopping. */
+ * last call. Waits up to `seconds` (default 0) for the first completion; returns early when a
+ * signal arrives (the list then holds the transfers it interrupted) or the process is
+ * stopping. */
 static int core_poll(lua_State *L)
 {
     lua_Number secs = luaL_optnumber(L, 1, 0);

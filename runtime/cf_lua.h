@@ -34,7 +34,7 @@ void cf_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
  * modules. */
 void cf_lua_preload(lua_State *L);
 
-/* Embedded Lua sources, generated at build time from lua/ (cf_embedded.c). */
+/* Embedded Lua modules (luac bytecode), generated at build time from lua/ (cf_embedded.c). */
 typedef struct cf_embedded {
     const char *name;      /* module name, e.g. "cloudflare.fake_api" */
     const char *chunkname; /* "@lua/cloudflare/fake_api.lua" */

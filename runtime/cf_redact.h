@@ -5,7 +5,8 @@
  * texts need filtering: its callers do.
  *
  * The secrets: the API token or API key of every client the state created (cf_core_client
- * registers them; the email is not a secret), plus what cf_repl registers from the environment.
+ * registers them; the email is not a secret), plus what cf_repl registers from the environment
+ * and what core.add_secret adds (a Redis password).
  * They stay registered for the state's lifetime, so a text that quotes a closed client's token
  * is still redacted. A value shorter than CF_REDACT_MIN bytes is never registered: replacing a
  * one-character "token" in every text would wreck the texts and hide nothing.

@@ -1,9 +1,10 @@
 /* cf_response: turns what came back from the network (cf_response) into the Lua values
  * scripts see: `result, info` or `nil, err` with err a cloudflare.Error. This is the one
  * place that interprets bytes from the server, and the fuzz target: whatever the input, it
- * must return a value and never raise, crash or read out of bounds. Every text of an error
- * (message, errors[i].message, request_id) is sanitized (cf_redact.h): no active credential
- * and no raw control character from the server reaches a script, a log or a terminal. */
+ * must return a value and never raise (but when memory runs out), crash or read out of bounds.
+ * Every text of an error (message, errors[i].message, request_id) is sanitized (cf_redact.h): no
+ * active credential and no raw control character from the server reaches a script, a log or a
+ * terminal. */
 #include "cf_response.h"
 
 #include "cf_error.h"
@@ -62,8 +63,8 @@ static void push_excerpt(lua_State *L, const char *p, size_t len)
 }
 
 /* Converts the envelope's errors array at index idx (any value) into a fresh array of
- * { code = <integer or nil>, message = <string> }. lua-cjson under Lua 5.4 decodes 1141 as
- * 1141.0, which would print as "[1141.0]". stack: ... -> ... errors */
+ * { code = <integer or nil>, message = <string> }, so that a code is an integer whatever
+ * number type it decoded as (1141.0 would print as "[1141.0]"). stack: ... -> ... errors */
 static void push_errors(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);

@@ -24,8 +24,8 @@ typedef struct cf_response {
         *ratelimit_policy;
 } cf_response;
 
-/* Pushes `result, info` (info: status, request_id, result_info, ratelimit, retry_after) or
- * `nil, err`
+/* Pushes `result, info` (info: status, request_id, result_info, bytes, http_version,
+ * ratelimit, retry_after, should_retry) or `nil, err`
  * (a cloudflare.Error: kind, status, errors, request_id, message, plus the same hints).
  * Returns 2. Raises only when memory runs out. */
 int cf_response_push(lua_State *L, const cf_response *r);

@@ -172,4 +172,21 @@ describe("cloudflare.json.decode (runtime/cf_jsondec.c, also the decoder of API 
     ok = pcall(decode, string.rep('{"a":', 100000))
     assert.is_false(ok)
   end)
+
+  it("decodes the deepest document it allows, each level wide, within Lua's stack", function()
+    -- 1,000 nested objects of 1,000 members (8.9 MB, under the default max_body): at most 256
+    -- pairs wait on the stack per level, or this overflowed it and the decoder raised
+    local members = {}
+    for i = 1, 1000 do members[i] = string.format('"k%d":1', i) end
+    local level = "{" .. table.concat(members, ",") .. ',"n":'
+    local text = string.rep(level, 999) .. '{"x":1}' .. string.rep("}", 999)
+    local v = decode(text)
+    local depth = 1
+    while v.n do v, depth = v.n, depth + 1 end
+    assert.are.equal(1000, depth)
+    assert.are.equal(1, v.x)
+    local wide = string.rep("[" .. string.rep("1,", 999), 999) .. "[1]" .. string.rep("]", 999)
+    local a = decode(wide)
+    assert.are.equal(1000, #a)
+  end)
 end)

@@ -326,7 +326,8 @@ end
 function M.batch_size(ctx) return ctx.family.BATCH_SIZE end
 
 -- The zone's mappings before a call (for the journal and dry runs): res.requests counts the
--- listing's requests. Returns current, listing, or nil, err with every IP pending.
+-- listing's requests. Returns current, listing, or nil, err with every IP unsent (nothing
+-- was sent).
 local function listing_for(ctx, res, ledger, order, zone_id, opts)
   local current, listing = ctx.current_mappings(zone_id, opts, function(n)
     res.requests = n
@@ -344,8 +345,9 @@ end
 
 -- Sends `order` (canonical IPs) in batches; body_of(batch) gives each request body. Up to
 -- run.concurrency batches are in flight at once, each in a task (cloudflare.async).
--- A failed batch stops the run: no later batch starts, and it and every batch not started
--- stay pending; batches already in flight finish and count, as what they did happened.
+-- A failed batch stops the run: no later batch starts (those stay unsent), and the failed
+-- batch is unsent or pending as its error says; batches already in flight finish and count,
+-- as what they did happened.
 -- Results are merged in input order, so they do not depend on the concurrency. With a
 -- journal, each batch's intent is on disk before it is sent, and every attempt's outcome
 -- after it.

@@ -245,7 +245,7 @@ local function mapping(item)
 end
 
 local function mapping_list(items, where)
-  -- cjson gives {} for both [] and {}: a table with entries but no list part is an object
+  -- the decoder gives a plain {} for both [] and {}: a table with entries but no list part is an object
   if type(items) ~= "table" or (#items == 0 and next(items) ~= nil) then
     return nil, where .. " is not a list"
   end
@@ -555,7 +555,7 @@ local function list_all(ctx, zone_id, opts, on_request)
   return nil, err
 end
 
---- ctx.list_all(zone_id, opts[, on_request]) -> the zone's mappings by canonical IP, listing
+--- ctx.current_mappings(zone_id, opts[, on_request]) -> the zone's mappings by canonical IP, listing
 --- | nil, err (err.requests: the requests it took). For the batch engine.
 local function current_mappings(ctx, zone_id, opts, on_request)
   local listing, err = list_all(ctx, zone_id, opts, on_request)
@@ -653,9 +653,6 @@ end
 ---------------------------------------------------------------------------------------------
 -- binding
 
---- Raises when args is an operations namespace (a table holding the family's operation
---- functions): what `ns:op{...}` passes, the real arguments coming second and being lost.
---- `owner` names what the namespace hangs from in the message ("cloudflare", "client").
 --- M.precheck(family, fname, args, level): operation fname's argument checks, with no client:
 --- the default namespace runs them before it builds the default client, so that a mistake in
 --- a call is reported as that, even where no credentials are configured yet.
@@ -664,6 +661,9 @@ function M.precheck(family, fname, args, level)
   if op then check(fname, op, args, level + 1) end
 end
 
+--- Raises when args is an operations namespace (a table holding the family's operation
+--- functions): what `ns:op{...}` passes, the real arguments coming second and being lost.
+--- `owner` names what the namespace hangs from in the message ("cloudflare", "client").
 function M.check_colon(family, fname, args, owner, level)
   if type(args) ~= "table" then return end
   for name in pairs(family.BY_NAME) do

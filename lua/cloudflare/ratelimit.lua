@@ -68,7 +68,7 @@ local function prune(s, now, p)
   local log, keep = s.log or {}, {}
   for i = 1, #log - 1, 2 do
     local t, n = tonumber(log[i]), tonumber(log[i + 1])
-    -- outside (now - per, now + per / 100]: left the window, or from another clock
+    -- outside (now - per, now + per / 100 + 1 s]: left the window, or from another clock
     if t and n and n > 0 and t > now - p.per and t <= now + p.per / 100 + 1 then
       keep[#keep + 1] = t
       keep[#keep + 1] = n

@@ -10,7 +10,8 @@ local format = string.format
 local M = {}
 
 --- Tunables of the printer: items of a list shown before "... N more", rows of an aligned
---- table, nesting shown before "{...}", line width for one-line tables.
+--- table, nesting shown before "{...}", keys of a table shown before "... N more keys", line
+--- width for one-line tables.
 M.options = { max_items = 20, max_rows = 50, max_depth = 6, max_keys = 100, width = 100 }
 
 local globals = _G -- the REPL's chunks run in the global environment
@@ -184,8 +185,9 @@ local DOCS = {
     "The journal file for a call: its journal= argument, else $CFRUN_JOURNAL; false turns it off." },
   { "cloudflare.journal.open", "(path, op, zone_id) -> writer | nil, message",
     "Opens a journal for one API call (its records share a call id); used by the operations." },
-  { "cloudflare.journal.items", "(ips, known) -> list",
-    "The {ip=, region=, vendor=} items of an intent record; used by the operations." },
+  { "cloudflare.journal.items", "(ips, known[, before]) -> list",
+    "The {ip=, region=, vendor=} items of an intent record (with before= what a write replaces, "
+    .. "or false); used by the operations." },
   { "cloudflare.journal.outcome", "(batch, attempt, result, info, entries) -> record",
     "The outcome record of one attempt; used by the operations." },
 
@@ -215,7 +217,8 @@ local DOCS = {
   { "cloudflare.cli.confirm", "{n=, threshold=, share=, max_share=, summary=, yes=, verb=}",
     "On a terminal (stdin and stderr), for a change of more than threshold (default "
     .. "cli.CONFIRM_THRESHOLD, 100) mappings or a share above max_share, prints summary (text or "
-    .. "a function returning text[, exact n]) and asks \"Proceed? [y/N]\"; anything but y exits 2 "
+    .. "a function returning text[, exact n]) and asks \"Proceed? [y/N]\"; anything but y or yes "
+    .. "exits 2 "
     .. "before anything is sent. Never asks with yes or without a terminal." },
   { "cloudflare.cli.confirm_delete", "(zone, ips, yes)",
     "cli.confirm for deleting the mappings of ips in zone, its plan from a dry run (a listing) "
@@ -446,7 +449,8 @@ function M.help(...)
       out = module_help(x) or "no help for this table (help() lists the API)\n"
     end
   elseif mt_name(x) == "cloudflare.Client" then
-    out = show_doc(doc_by_path["cloudflare.new"]) .. "  Methods: client:close(), client:request(...); "
+    out = show_doc(doc_by_path["cloudflare.new"]) .. "  Methods: client:close(), client:request(...), "
+      .. "client:start(...); "
       .. "operations: client.cache.origin_cloud_regions.<op>{...} (help() lists them).\n"
   else
     out = "no help for a " .. type(x) .. " value (help() lists the API)\n"

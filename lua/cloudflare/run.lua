@@ -102,7 +102,7 @@ function M.error_document(e, text, partial)
   return { error = doc, partial = partial }
 end
 
---- run.chunk(fn, opts, ...) -> true | false, err: fn(...) and its tasks (a script, an -e chunk,
+--- run.chunk(fn, opts, ...) -> true | false, err, returned: fn(...) and its tasks (a script, an -e chunk,
 --- a script read from stdin); opts.json prints the values it returns, one JSON document a
 --- line, or, when it failed, one error document (run.error_document). err is the message for
 --- stderr (not printed here), or a trapped os.exit's sentinel.

@@ -16,7 +16,7 @@ local M = {}
 local Transport = {}
 Transport.__index = Transport
 
--- Requests in flight at once, bounded per process and per credential (max_in_flight): the
+-- Requests in flight at once, bounded per process, per credential and max_in_flight value: the
 -- rate budget itself is cloudflare.ratelimit's, shared across processes.
 local slot_sets = {}
 

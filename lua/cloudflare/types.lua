@@ -48,6 +48,7 @@ M.TYPES = {
   format = "string", out = "file*", columns = "string[]", rows = "table[]", dry_status = "string",
   indent = "boolean", records = "table[]", record = "table", bad_lines = "integer", since = "string",
   dry_run = "boolean", journal_arg = "string|false", writer = "table", known = "table",
+  before = "table",
   batch = "integer", attempt = "integer", entries = "table",
   -- cli
   args = "string[]", spec = "table", options = "table", positional = "string[]", opts = "table",

@@ -110,7 +110,6 @@ function F.ip_list(req)
   return F.batch_body(req, "IP addresses", "IP address strings", string_item)
 end
 
--- The body of a batch upsert, [{<ip_key>, "region", "vendor"}, ...]; see batch_body.
 -- The mapping the path names, and its canonical IP; or nil, status, envelope: 400 1146 for an
 -- invalid IP, 404 with `missing` (an error of this file) when there is no mapping.
 function F.path_mapping(req, zone, missing)
@@ -125,6 +124,7 @@ function F.path_mapping(req, zone, missing)
   return m, ip
 end
 
+-- The body of a batch upsert, [{<ip_key>, "region", "vendor"}, ...]; see batch_body.
 function F.mapping_list(req, ip_key)
   local fields = { ip_key, "region", "vendor" }
   return F.batch_body(req, "mappings", string.format('objects {"%s", "region", "vendor"}', ip_key),
@@ -156,7 +156,6 @@ function F.delete_many(zone, items, key, now, texts)
   return succeeded, failed
 end
 
--- GET .../supported_regions: the same in every generation (not a setting).
 -- The 403 1164 of a batch upsert whose new IPs (under `key`; items that would be applied:
 -- with a supported vendor and region) would take the zone past the limit, or nil. Both
 -- generations publish 1164 for the batch upsert: the whole request is refused, nothing changes.
@@ -175,6 +174,7 @@ function F.batch_limit(req, zone, items, key)
   end
 end
 
+-- GET .../supported_regions: the same in every generation (not a setting).
 function F.supported_regions()
   return wire.ok(state.supported_regions())
 end
