@@ -150,6 +150,30 @@ describe("the rate budget's algorithm", function()
     assert.is_true(wait <= 604800, tostring(wait))
   end)
 
+  it("a fallback counts its share of what Redis last showed; after an outage, Redis keeps to a share a window",
+    function()
+    local RL = assert(load(ratelimit.ALGORITHM))()
+    local p = { requests = 10, per = 10, lease = 120, margin = 0.05, share = 0.25, id = "a" }
+    -- Redis last showed 8 requests 1 s ago: this machine's share of them is 2 of its 2
+    local s = { log = {}, inflight = {} }
+    RL.seed(s, 100, { requests = 2, per = 10, share = 0.25, log = { 1, 8 } })
+    RL.seed(s, 100, { requests = 2, per = 10, share = 0.25, log = { 1, 8 } }) -- a second process: max, not sum
+    local wait, why = RL.acquire(s, 100, { requests = 2, per = 10, lease = 120, margin = 0.05, share = 0.25, id = "x" })
+    assert.are.equal("budget", why)
+    assert.is_true(wait > 8.9 and wait <= 9.2, tostring(wait)) -- until those 8 leave the window
+    assert.are.equal(0, (RL.acquire(s, 109.2, { requests = 2, per = 10, lease = 120, margin = 0.05,
+      share = 0.25, id = "y" })))
+    -- a process back from the outage merges its own requests: for a window Redis grants 2 (the
+    -- share), since others may still be sending on their own budgets
+    local r = { log = {}, inflight = {} }
+    RL.merge(r, 200, { requests = 10, per = 10, share = 0.25, ages = { 5 } })
+    assert.are.equal(0, (RL.acquire(r, 200, p)))
+    p.id = "b"
+    assert.are.equal("budget", select(2, RL.acquire(r, 200, p)))
+    p.id = "c"
+    assert.are.equal(0, (RL.acquire(r, 210.1, p))) -- the window passed: the whole limit again
+  end)
+
   it("runs the same in Redis: the script is the algorithm and a call of it", function()
     assert.truthy(ratelimit.REDIS_SCRIPT:find(ratelimit.ALGORITHM, 1, true))
     assert.truthy(ratelimit.REDIS_SCRIPT:find("redis.call('TIME')", 1, true))

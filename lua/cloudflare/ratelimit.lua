@@ -9,8 +9,9 @@
 --   redis   every process on every machine: one key in Redis, changed by one server-side
 --           script (EVALSHA), atomic as Redis runs one script at a time.
 -- When Redis cannot be reached, the machine's file store takes over at FALLBACK_SHARE of the
--- limit (said once on stderr and in the job log), Redis is tried again every RETRY_REDIS
--- seconds, and on its return this process's recent requests are merged into it.
+-- limit (said once on stderr and in the job log), seeded with that share of the window Redis
+-- last showed; Redis is tried again every RETRY_REDIS seconds, and on its return this
+-- process's recent requests are merged into it and, for a window, it grants only the share.
 --
 -- The algorithm is a sliding-window log, chosen over GCRA because Cloudflare's limit is a
 -- window of `per` seconds (so is the fake's) and the log knows when a slot frees: a request
@@ -48,9 +49,10 @@ end
 M.warn = warn
 
 -- The algorithm, as Lua that runs both here (Lua 5.4) and inside Redis (Lua 5.1): state s is
--- { log = { slice end, count, ... } ascending, inflight = { [id] = { t =, o = owner } }, allow =,
--- allow_until =, blocked = }; p holds the budget (requests, per, lease, margin) and the op's
--- arguments. Each op returns the seconds to wait (0: granted or done) and why.
+-- { log = { slice end, count, ... } ascending, seed = (the same, for requests other processes
+-- sent before Redis failed), inflight = { [id] = { t =, o = owner } }, allow =, allow_until =,
+-- blocked =, degraded = }; p holds the budget (requests, per, lease, margin, share) and the
+-- op's arguments. Each op returns the seconds to wait (0: granted or done) and why.
 M.ALGORITHM = [==[
 local RL = {}
 
@@ -64,9 +66,9 @@ local function slice_end(now, p)
   return math.ceil(now / q) * q
 end
 
-local function prune(s, now, p)
-  local log, keep = s.log or {}, {}
-  for i = 1, #log - 1, 2 do
+local function prune_log(log, now, p)
+  local keep = {}
+  for i = 1, #(type(log) == "table" and log or {}) - 1, 2 do
     local t, n = tonumber(log[i]), tonumber(log[i + 1])
     -- outside (now - per, now + per / 100 + 1 s]: left the window, or from another clock
     if t and n and n > 0 and t > now - p.per and t <= now + p.per / 100 + 1 then
@@ -74,7 +76,31 @@ local function prune(s, now, p)
       keep[#keep + 1] = n
     end
   end
-  s.log = keep
+  return keep
+end
+
+-- Two logs as one, ascending.
+local function merged(a, b)
+  local sum, keys, out = {}, {}, {}
+  for _, log in ipairs({ a, b }) do
+    for i = 1, #log - 1, 2 do
+      if not sum[log[i]] then keys[#keys + 1] = log[i] end
+      sum[log[i]] = (sum[log[i]] or 0) + log[i + 1]
+    end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    out[#out + 1] = k
+    out[#out + 1] = sum[k]
+  end
+  return out
+end
+
+local function prune(s, now, p)
+  s.log = prune_log(s.log, now, p)
+  s.seed = prune_log(s.seed, now, p)
+  if #s.seed == 0 then s.seed = nil end
+  if type(s.degraded) ~= "number" or s.degraded <= now then s.degraded = nil end
   local fl = {}
   for id, f in pairs(type(s.inflight) == "table" and s.inflight or {}) do
     if type(f) == "table" and tonumber(f.t) and f.t + p.lease > now and f.t <= now + 1 then
@@ -117,10 +143,14 @@ function RL.acquire(s, now, p)
   prune(s, now, p)
   if s.blocked then return s.blocked - now, "blocked" end
   if s.allow and s.allow <= 0 then return s.allow_until - now, "header" end
-  local n = count_from(s.log, now - p.per)
-  if n >= p.requests then
+  local log = s.seed and merged(s.log, s.seed) or s.log
+  -- after a process came back from a Redis outage, the others may still be on their own
+  -- budgets with requests Redis does not know of: the share each of them keeps to
+  local requests = s.degraded and math.max(1, math.floor(p.requests * p.share)) or p.requests
+  local n = count_from(log, now - p.per)
+  if n >= requests then
     -- it may start once the oldest n - requests + 1 left the window
-    local _, leaves = count_from(s.log, now - p.per, n - p.requests + 1, p.per)
+    local _, leaves = count_from(log, now - p.per, n - requests + 1, p.per)
     local free = leaves + p.margin
     if free > now then return free - now, "budget" end
   end
@@ -164,9 +194,11 @@ function RL.done(s, now, p)
 end
 
 -- Requests this process sent `ages` seconds ago while the store did not see them (Redis was
--- down): added to the log, so the store counts them.
+-- down): added to the log, so the store counts them; and, for a window, requests other
+-- processes still cut off from Redis send are allowed for (s.degraded).
 function RL.merge(s, now, p)
   prune(s, now, p)
+  s.degraded = math.max(s.degraded or 0, now + p.per)
   local add_n = {}
   for i = 1, #(p.ages or {}) do
     local t = now - p.ages[i]
@@ -183,6 +215,35 @@ function RL.merge(s, now, p)
   s.log = {}
   for _, k in ipairs(keys) do add(s, k, add_n[k]) end
   return 0, "merged"
+end
+
+-- What Redis last said of the window ({ age, count, ... }) as the fallback budget takes over:
+-- every machine counts a share of it, so that machines on their own budgets do not spend
+-- what was already spent. Processes of one machine seed the same file: by slice, the most
+-- any of them saw is kept, not the sum.
+function RL.seed(s, now, p)
+  prune(s, now, p)
+  local seed, at = s.seed or {}, {}
+  for i = 1, #seed - 1, 2 do at[seed[i]] = i end
+  local log = p.log or {}
+  for i = 1, #log - 1, 2 do
+    local age, n = tonumber(log[i]), tonumber(log[i + 1])
+    if age and n and n > 0 then
+      local t = slice_end(now - age, p)
+      if t > now - p.per and t <= now + p.per / 100 + 1 then
+        if at[t] then
+          seed[at[t] + 1] = math.max(seed[at[t] + 1], n * p.share)
+        else
+          seed[#seed + 1] = t
+          seed[#seed + 1] = n * p.share
+          at[t] = #seed - 1
+        end
+      end
+    end
+  end
+  s.seed = merged(seed, {})
+  if #s.seed == 0 then s.seed = nil end
+  return 0, "seeded"
 end
 
 return RL
@@ -203,9 +264,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local p = cjson.decode(ARGV[2])
 local wait, why = RL[ARGV[1]](s, now, p)
+-- the window as ages, for the fallback should Redis fail before the next call
+local ages = {}
+for i = 1, #s.log - 1, 2 do
+  ages[#ages + 1] = now - s.log[i]
+  ages[#ages + 1] = s.log[i + 1]
+end
 if next(s.inflight) == nil then s.inflight = nil end -- cjson writes {} as an object anyway
 redis.call('SET', KEYS[1], cjson.encode(s), 'PX', math.floor((p.per * 2 + p.lease) * 1000))
-return { tostring(wait), why }
+return { tostring(wait), why, cjson.encode(ages) }
 ]==]
 
 ---------------------------------------------------------------------------------------------
@@ -329,7 +396,7 @@ function Redis:call(op, p, key)
     self.conn = nil
     return nil, err
   end
-  return tonumber(r[1]) or 0, r[2]
+  return tonumber(r[1]) or 0, r[2], r[3]
 end
 
 ---------------------------------------------------------------------------------------------
@@ -384,9 +451,13 @@ end
 -- The budget's parameters for the algorithm, with op arguments `extra`.
 function Budget:params(extra, requests)
   local p = { requests = requests or self.requests, per = self.per, lease = M.LEASE,
-    margin = margin(self.per) }
+    margin = margin(self.per), share = M.FALLBACK_SHARE }
   for k, v in pairs(extra) do p[k] = v end
   return p
+end
+
+function Budget:fallback_requests()
+  return math.max(1, math.floor(self.requests * M.FALLBACK_SHARE))
 end
 
 -- Runs op on the store; through Redis when it is up, else on the fallback.
@@ -413,8 +484,10 @@ function Budget:call(op, extra)
       end
     end
     do
-      local wait, why = self.redis:call(op, self:params(extra), self.redis_key)
+      local wait, why, window = self.redis:call(op, self:params(extra), self.redis_key)
       if wait then
+        local ok, ages = pcall(json.decode, window or "[]")
+        self.seen = { at = t, ages = ok and type(ages) == "table" and ages or {} }
         if recovering then
           self.redis_down = false
           warn("Redis at " .. self.redis_cfg.shown .. " is reachable again: the shared rate budget is back")
@@ -427,12 +500,24 @@ function Budget:call(op, extra)
         warn(string.format("Redis at %s is unreachable (%s): keeping to this machine's budget of"
           .. " %d%% of the limit until it is back", self.redis_cfg.shown, core.redact(tostring(why)),
           math.floor(M.FALLBACK_SHARE * 100 + 0.5)))
+        self.fallback = self.fallback or local_store(self.fallback_name)
+        if self.seen then -- the window as Redis last told it, aged to now
+          local ages, d = {}, t - self.seen.at
+          for i = 1, #self.seen.ages - 1, 2 do
+            ages[i], ages[i + 1] = self.seen.ages[i] + d, self.seen.ages[i + 1]
+          end
+          self.fallback:call("seed", self:params({ log = ages }, self:fallback_requests()))
+        end
       end
     end
   end
   ::fallback::
   self.fallback = self.fallback or local_store(self.fallback_name)
-  return self.fallback:call(op, self:params(extra, math.max(1, math.floor(self.requests * M.FALLBACK_SHARE))))
+  if op == "done" and type(extra.remaining) == "number" then
+    -- the API's remaining is the user's: each machine on its own budget takes its share
+    extra.remaining = math.floor(extra.remaining * M.FALLBACK_SHARE)
+  end
+  return self.fallback:call(op, self:params(extra, self:fallback_requests()))
 end
 
 --- budget:acquire() -> 0, id (granted: the request may start; pass id to done) | seconds, why
