@@ -89,3 +89,85 @@ describe("cloudflare.ip.valid and ip.less", function()
     assert.are.same({ "10.0.0.9", "10.0.0.10", "::ffff:1.2.3.4", "2001:db8::9", "2001:db8::10", "zzz" }, list)
   end)
 end)
+
+describe("cloudflare.ip.index (a bulk call's input handling, one pass in C)", function()
+  -- the same computation in plain Lua, the reference it must agree with
+  local function reference(list)
+    local order, rank_of, input_of, bad = {}, {}, {}, {}
+    for i = 1, #list do
+      local s = list[i]
+      local c = ip.canonical(s)
+      if c then
+        if not rank_of[c] then
+          rank_of[c], order[#order + 1] = i, c
+          if s ~= c then input_of[c] = s end
+        end
+      else
+        bad[#bad + 1] = i
+        bad[#bad + 1] = s
+      end
+    end
+    return #list, order, rank_of, input_of, bad
+  end
+
+  it("agrees with the plain Lua reference: order, first rank, spelling, every bad element", function()
+    local pool = { "10.0.0.1", "10.0.0.2", "2001:DB8::1", "2001:db8::1", "::ffff:10.0.0.1", "010.0.0.1",
+      "", " 10.0.0.3", "10.0.0.3", "fe80::1%eth0", "2001:0db8:0:0:0:0:0:1", "not-an-ip", "10.0.0.0/8" }
+    math.randomseed(18)
+    for _ = 1, 200 do
+      local list = {}
+      for i = 1, math.random(0, 40) do list[i] = pool[math.random(#pool)] end
+      assert.are.same({ reference(list) }, { ip.index(list) })
+    end
+  end)
+
+  it("takes a list marked json.array; hands back lists it cannot read plainly", function()
+    local json = require "cloudflare.json"
+    local n, order = ip.index(json.array { "10.0.0.2", "10.0.0.1" })
+    assert.are.equal(2, n)
+    assert.are.same({ "10.0.0.2", "10.0.0.1" }, order)
+    -- not a plain sequence: nil, 0 (the caller's checks say what is wrong)
+    for _, list in ipairs {
+      { "10.0.0.1", x = 1 }, { [1] = "10.0.0.1", [3] = "10.0.0.3" }, { [2] = "10.0.0.2" },
+      setmetatable({}, { __index = function(_, i) return i == 1 and "10.0.0.1" or nil end }),
+      setmetatable({ "10.0.0.1" }, { __pairs = pairs }), "10.0.0.1", 7,
+    } do
+      assert.are.same({ nil, 0 }, { ip.index(list) })
+    end
+    -- an element that is not a string: nil, its position
+    assert.are.same({ nil, 2 }, { ip.index { "10.0.0.1", 10, "10.0.0.3" } })
+    assert.are.same({ 0, {}, {}, {}, {} }, { ip.index {} })
+  end)
+end)
+
+describe("cloudflare.ip.scan (the lines of an IP list, one pass in C)", function()
+  it("agrees with the line-by-line Lua reading: comments, trimming (Lua's %s), line numbers", function()
+    local function reference(text)
+      local ips, bad, n = {}, {}, 0
+      for line in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("([^\n]*)\n") do
+        n = n + 1
+        local s = line:gsub("#.*", ""):match("^%s*(.-)%s*$")
+        if s ~= "" then
+          if ip.valid(s) then
+            ips[#ips + 1] = s
+          else
+            bad[#bad + 1] = n
+            bad[#bad + 1] = s
+          end
+        end
+      end
+      return ips, bad
+    end
+    local parts = { "10.0.0.1", "2001:DB8::1", "\r", "\t", " ", "\v", "\f", "#", "# c", "x", "\n", "\n",
+      "\n", "10.0.0.0/8", "\0", "1.2.3.4" }
+    math.randomseed(18)
+    for _ = 1, 300 do
+      local t = {}
+      for i = 1, math.random(0, 30) do t[i] = parts[math.random(#parts)] end
+      local text = table.concat(t)
+      assert.are.same({ reference(text) }, { ip.scan(text) }, string.format("%q", text))
+    end
+    assert.are.same({ {}, {} }, { ip.scan "" })
+    assert.error_matches(function() ip.scan(nil) end, "string expected")
+  end)
+end)

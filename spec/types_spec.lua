@@ -407,14 +407,14 @@ describe("cloudflare.types.generate", function()
     local inv = inventory()
     assert.are.same({}, problems(DEFS, inv))
     local paths = sorted(DEFS.functions)
-    assert.are.equal(82, #paths)
+    assert.are.equal(84, #paths)
     local by_kind = {}
     for _, p in ipairs(paths) do
       local kind = p:match("^cloudflare%.(%u[%w_]*)[.:]") or p:match("^cloudflare%.(%l[%w_]*)%.") or "cloudflare"
       by_kind[kind] = (by_kind[kind] or 0) + 1
     end
     assert.are.same({ cloudflare = 6, Client = 3, OriginCloudRegions = 10, Selector = 5, Task = 1,
-      Transfer = 2, ip = 6, select = 10, iplist = 4, report = 5, json = 4, journal = 6, cli = 20 }, by_kind)
+      Transfer = 2, ip = 8, select = 10, iplist = 4, report = 5, json = 4, journal = 6, cli = 20 }, by_kind)
     for _, p in ipairs { "cloudflare.new", "cloudflare.default_client", "cloudflare.parallel",
       "cloudflare.spawn", "cloudflare.wait", "cloudflare.sleep", "cloudflare.Client:request",
       "cloudflare.Task:wait", "cloudflare.Transfer:finish", "cloudflare.Selector:ips",
@@ -545,7 +545,7 @@ describe("cloudflare.types.generate", function()
     assert.are.same({}, info.fallbacks)
     assert.are.same({}, info.unknown)
     local src = types.sources()
-    assert.are.equal(80, #src.docs)
+    assert.are.equal(82, #src.docs)
     for _, e in ipairs(src.docs) do
       local path = e[1]:gsub("^ocr%.", "cloudflare.OriginCloudRegions."):gsub("^client:", "cloudflare.Client:")
         :gsub("^selector:", "cloudflare.Selector:")
@@ -555,6 +555,10 @@ describe("cloudflare.types.generate", function()
     assert.are.same({ { name = "s", optional = false, type = "string", desc = "" } }, canonical.params)
     assert.are.same({ { type = "string?" }, { type = '"invalid IP address"|nil' } }, canonical.returns)
     assert.are.same({ { type = "4|6|nil" } }, DEFS.functions["cloudflare.ip.version"].returns)
+    assert.are.same({ { type = "integer?", name = "n" }, { type = "string[]|integer", name = "order" },
+      { type = "table<string, integer>|nil", name = "rank_of" },
+      { type = "table<string, string>|nil", name = "input_of" },
+      { type = "any[]?", name = "invalid" } }, DEFS.functions["cloudflare.ip.index"].returns)
     local read = DEFS.functions["cloudflare.iplist.read"]
     assert.are.same({ { name = "path", optional = true, type = 'string|"-"|file*', desc = "" } }, read.params)
     assert.are.same({ { type = "string[]?", name = "ips" }, { type = "cloudflare.BadLine[]|string", name = "bad" } },

@@ -17,7 +17,7 @@ local journal = require "cloudflare.journal"
 local progress = require "cloudflare.progress"
 local util = require "cloudflare.util"
 
-local canonical = ip.canonical
+local canonical, index_ips = ip.canonical, ip.index
 local array = json.array
 local new_table = core.new_table
 local format = string.format
@@ -44,13 +44,14 @@ end
 -- list and the caller's spelling where it was not the canonical one (input_of; see input_for),
 -- and the position of the result entries rank_of cannot place (invalid inputs, overridden
 -- duplicates), so results come back in the caller's order.
-local function new_ledger(n)
+local function new_ledger(n, rank_of, input_of)
   -- batch_of: canonical IP -> the list it was sent in, then true once a response accounted
   -- for it. Per call, not per batch, and sized for the n inputs once rather than grown by
   -- rehashing: with rank_of, these are a bulk call's largest tables. claimed: inputs that a
   -- response to another request named (their fate is unknown even if never sent);
   -- unexpected: IPs a response named that the caller never gave.
-  return { n = n, input_of = {}, rank_of = new_table(0, n), ranks = {}, batch_of = new_table(0, n),
+  return { n = n, input_of = input_of or {}, rank_of = rank_of or new_table(0, n), ranks = {},
+    batch_of = new_table(0, n),
     claimed = {}, unexpected = {} }
 end
 
@@ -70,6 +71,17 @@ end
 -- never sent) follow in the order they came.
 local function in_input_order(items, ledger)
   local ranks, rank_of = ledger.ranks, ledger.rank_of
+  -- results usually come in order already (one batch at a time, or batches answered in
+  -- turn): then a read of the ranks is all it takes
+  local prev = 0
+  for i = 1, #items do
+    local item = items[i]
+    local r = ranks[item] or rank_of[item.origin_ip]
+    if not r or r <= prev then goto reorder end
+    prev = r
+  end
+  do return end
+  ::reorder::
   local slot, rest, last = new_table(ledger.n, 0), {}, 0
   for i = 1, #items do
     local item = items[i]
@@ -473,23 +485,22 @@ end
 --- per address; non-addresses are never sent.
 function M.delete(ctx, op, a, fname, level)
   local ips = a.ips
-  local n = util.check_list(fname, "ips", ips, "IP address strings", level)
-  local res, ledger = new_batch_result(ctx, n), new_ledger(n)
-  local order, input_of, rank_of = new_table(n, 0), ledger.input_of, ledger.rank_of
+  local n, order, rank_of, input_of, bad = index_ips(ips) -- checks and canonicalises, in C
+  if not n and order == 0 then
+    -- not a plain sequence: check_list names what is wrong, else (metamethods) a plain copy
+    local len = util.check_list(fname, "ips", ips, "IP address strings", level)
+    local copy = new_table(len, 0)
+    for i = 1, len do copy[i] = ips[i] end
+    n, order, rank_of, input_of, bad = index_ips(copy)
+  end
+  if not n then
+    argerror(fname, "ips", format("element %d is a %s, expected a string", order, type(ips[order])), level)
+  end
+  local res, ledger = new_batch_result(ctx, n), new_ledger(n, rank_of, input_of)
   local bad_seen = {}
-  for i = 1, n do
-    local s = ips[i]
-    if type(s) ~= "string" then
-      argerror(fname, "ips", format("element %d is a %s, expected a string", i, type(s)), level)
-    end
-    local c = canonical(s)
-    if c then
-      if not rank_of[c] then
-        rank_of[c] = i
-        if s ~= c then input_of[c] = s end
-        order[#order + 1] = c
-      end
-    elseif not bad_seen[s] then
+  for k = 1, #bad - 1, 2 do
+    local i, s = bad[k], bad[k + 1]
+    if not bad_seen[s] then
       bad_seen[s] = true
       add_entry(ledger, res.value.failed,
         { origin_ip = s, error = util.invalid_ip(s, canonical), input = s }, i)

@@ -11,19 +11,12 @@ local M = {}
 --- address[: why]", why = "a CIDR, not an address" | nil}, ... } (why: see util.ip_problem).
 function M.parse(text)
   if type(text) ~= "string" then error("iplist.parse: expected a string, got " .. type(text), 2) end
-  local ips, bad = {}, {}
-  local n = 0
-  for line in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    local s = line:gsub("#.*", ""):match("^%s*(.-)%s*$")
-    if s ~= "" then
-      if ip.valid(s) then
-        ips[#ips + 1] = s
-      else
-        local why = util.ip_problem(s, ip.canonical)
-        bad[#bad + 1] = { line = n, text = s, error = util.invalid_ip(s, ip.canonical), why = why }
-      end
-    end
+  local ips, lines = ip.scan(text) -- the lines, trimmed and checked in one pass, in C
+  local bad = {}
+  for k = 1, #lines - 1, 2 do
+    local s = lines[k + 1]
+    bad[#bad + 1] = { line = lines[k], text = s, error = util.invalid_ip(s, ip.canonical),
+      why = util.ip_problem(s, ip.canonical) }
   end
   return ips, bad
 end

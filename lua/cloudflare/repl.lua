@@ -116,6 +116,15 @@ local DOCS = {
     "The canonical network/bits form with host bits cleared; a bare address is a host prefix." },
   { "cloudflare.ip.less", "(a, b) -> boolean",
     "Numeric order for table.sort: IPv4 before IPv6, non-addresses last." },
+  { "cloudflare.ip.index", "(list) -> n, order, rank_of, input_of, invalid | nil, position",
+    "A bulk call's input handling in one pass: the canonical IPs first seen first (order), each "
+    .. "one's position in list (rank_of) and its spelling where not canonical (input_of), and "
+    .. "{ i, s, ... } of every element that is not an address (invalid). nil, 0: list is not a "
+    .. "plain sequence (keys 1..n, no metamethods); nil, i: element i is not a string." },
+  { "cloudflare.ip.scan", "(text) -> ips, lines",
+    "The lines of an IP list in one pass, as iplist.parse reads them ('#' comments, spaces "
+    .. "trimmed, blank lines skipped): the addresses as written, and { line, text, ... } of "
+    .. "every other line." },
 
   { "cloudflare.select.vendor", "(\"aws\"[, ...]) or ({...}) -> selector",
     "Matches mappings of these vendors; an unknown vendor raises. Combine selectors with * "

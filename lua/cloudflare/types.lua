@@ -43,7 +43,9 @@ M.TYPES = {
   ips = "string[]", bad = "cloudflare.BadLine[]", entry = "cloudflare.BadLine", res = "cloudflare.BatchResult",
   partial = "cloudflare.BatchResult", err = "cloudflare.Error", info = "table", present = "string[]",
   absent = "cloudflare.Absent[]", requests = "integer", succeeded = "integer", failed = "integer",
-  pending = "integer", unsent = "integer", total = "integer",
+  pending = "integer", unsent = "integer", total = "integer", order = "string[]",
+  rank_of = "table<string, integer>", input_of = "table<string, string>", invalid = "any[]",
+  position = "integer", lines = "any[]",
   -- report, json, journal
   format = "string", out = "file*", columns = "string[]", rows = "table[]", dry_status = "string",
   indent = "boolean", records = "table[]", record = "table", bad_lines = "integer", since = "string",
