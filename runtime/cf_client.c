@@ -19,6 +19,7 @@
 #include "cf_journal.h"
 #include "cf_loop.h"
 #include "cf_lua.h"
+#include "cf_merge.h"
 #include "cf_ratestate.h"
 #include "cf_redact.h"
 #include "cf_response.h"
@@ -363,9 +364,9 @@ int cf_open_core(lua_State *L)
                                           {"add_secret", cf_core_add_secret},
                                           {NULL, NULL}};
     /* the functions of core, by the file that owns them */
-    static const luaL_Reg *const parts[] = {core_funcs,        cf_error_funcs,     cf_sys_funcs,
-                                            cf_journal_funcs,  cf_interrupt_funcs, cf_lua_funcs,
-                                            cf_ratestate_funcs};
+    static const luaL_Reg *const parts[] = {core_funcs,         cf_error_funcs,     cf_sys_funcs,
+                                            cf_journal_funcs,   cf_interrupt_funcs, cf_lua_funcs,
+                                            cf_ratestate_funcs, cf_merge_funcs};
 
     /* JSON null in responses is cjson.null, as everywhere else; cf_response finds it here */
     luaL_requiref(L, "cjson", luaopen_cjson, 0); /* stack: cjson */

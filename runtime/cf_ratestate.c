@@ -7,6 +7,7 @@
 
 #include "cf_lock.h"
 #include "cf_lua.h"
+#include "cf_sha256.h"
 #include "cf_sys.h"
 
 #include <dirent.h>
@@ -14,8 +15,8 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,14 +230,12 @@ static int cf_core_sha256(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL))
-        return luaL_error(L, "core.sha256: the digest failed");
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    for (size_t i = 0; i < mdlen; i++)
+    uint8_t md[CF_SHA256_LEN];
+    cf_sha256(s, len, md);
+    char hex[2 * CF_SHA256_LEN + 1];
+    for (size_t i = 0; i < CF_SHA256_LEN; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    lua_pushlstring(L, hex, 2 * (size_t)mdlen);
+    lua_pushlstring(L, hex, 2 * (size_t)CF_SHA256_LEN);
     return 1;
 }
 

@@ -403,6 +403,23 @@ describe("cloudflare.cache.origin_cloud_regions.bulk_delete", function()
       assert.matches((H.V1 and "result.value" or "result") .. " is not a list", err.message)
     end)
 
+    it("decode: a malformed item is named; the items beside it still count, and what it hid is pending", function()
+      local where = H.V1 and "result.value" or "result"
+      fake:fault { body_override = H.envelope {
+        succeeded = { 7, { region = "us-east-1", vendor = "aws" }, H.item("192.0.2.1", { region = 5 }) },
+        failed = { H.item("198.51.100.7", { error = false }) } } }
+      local res, err, partial = call()
+      assert.is_nil(res)
+      assert.are.equal("decode", err.kind)
+      assert.truthy(err.message:find(where .. ".succeeded[1] has no origin_ip string", 1, true), err.message)
+      local ok = partial.value.succeeded[1]
+      -- a region that is not a string is not passed on; a failure without an error string has one
+      assert.are.same({ origin_ip = "192.0.2.1", input = "192.0.2.1" }, ok)
+      assert.are.same({ { origin_ip = "198.51.100.7", input = "198.51.100.7", error = "unknown error" } },
+        partial.value.failed)
+      assert.are.same({}, partial.value.pending) -- both IPs sent were accounted for
+    end)
+
     it("decode: a response naming an IP of a later batch never makes it both succeeded and pending", function()
       local list = {}
       for i = 1, 201 do list[i] = { string.format("10.7.%d.%d", i // 250, i % 250), "us-east-1", "aws" } end

@@ -19,7 +19,7 @@ local util = require "cloudflare.util"
 
 local canonical, index_ips = ip.canonical, ip.index
 local array = json.array
-local new_table = core.new_table
+local new_table, merge_items = core.new_table, core.merge_items
 local format = string.format
 local argerror = util.argerror
 local decode_error = binder.decode_error
@@ -143,64 +143,19 @@ local function merge_batch(ctx, res, ledger, result, sent, retried, listed, abse
     where = ctx.gen.setting and "result.value" or "result"
     return where .. ".succeeded and " .. where .. ".failed are missing"
   end
-  -- This loop runs for every IP of a bulk call: it is kept lean (no helper calls, whole
-  -- tables built at once).
   local problem
   local batch_of = ledger.batch_of
   for i = 1, #sent do
     local c = sent[i]
     if batch_of[c] ~= true then batch_of[c] = sent end
   end
-  local input_of, rank_of = ledger.input_of, ledger.rank_of
+  -- every item, one by one, in C (core.merge_items): a malformed one is a problem named,
+  -- never a reason to drop the others
+  local absent = retried and absent_on_retry or false
   for _, list in ipairs { "succeeded", "failed" } do
-    local items, into = value[list], res.value[list]
-    local succeeded = list == "succeeded"
-    for i = 1, #items do
-      local item = items[i]
-      local raw = type(item) == "table" and item["origin-ip"] -- v1; v2 (and v1's docs) origin_ip
-      if type(raw) ~= "string" then raw = type(item) == "table" and item.origin_ip end
-      if type(raw) ~= "string" then
-        problem = problem or format("%s.%s[%d] has no origin_ip string", where, list, i)
-      else
-        -- what was sent is canonical, and the server echoes it
-        local c = batch_of[raw] == sent and raw or canonical(raw) or raw
-        local mine = batch_of[c]
-        if mine ~= sent then
-          -- Not an IP of this request (or reported twice): each IP's fate comes from the
-          -- answer to the request that carried it, so this word is not taken, but the call
-          -- is suspect, and an input named so is at best pending (see append_unsent).
-          if mine == true then
-            problem = problem or format("the response reports %s twice", c)
-          else
-            problem = problem or format("the response names %s, which was not sent in this request", c)
-            if rank_of[c] then
-              ledger.claimed[c] = true
-            else
-              ledger.unexpected[#ledger.unexpected + 1] = { origin_ip = c, list = list }
-            end
-          end
-          goto next_item
-        end
-        batch_of[c] = true
-        local input = input_of[c] or (rank_of[c] and c) or nil -- input_for, inlined
-        local entry
-        if succeeded then
-          local region, vendor = item.region, item.vendor
-          entry = { origin_ip = c, input = input,
-            region = type(region) == "string" and region or nil,
-            vendor = type(vendor) == "string" and vendor or nil }
-        else
-          local e = item.error
-          entry = { origin_ip = c, input = input,
-            error = type(e) == "string" and e or "unknown error" }
-          if retried and absent_on_retry and (listed == nil or listed[c]) then
-            entry.already_absent = true
-          end
-        end
-        into[#into + 1] = entry
-      end
-      ::next_item::
-    end
+    local p = merge_items(value[list], res.value[list], sent, ledger, list, where, list == "succeeded",
+      absent, listed)
+    problem = problem or p
   end
   local out = res.value
   local missing = 0
