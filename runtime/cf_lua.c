@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lualib.h>
+#include <string.h>
 
 #include "cf_exit.h"
 #include "cf_interrupt.h"
@@ -116,7 +117,22 @@ static int cf_core_exit_code(lua_State *L)
     return 1;
 }
 
-const luaL_Reg cf_lua_funcs[] = {{"exit_code", cf_core_exit_code}, {NULL, NULL}};
+/* core.module_text(name) -> the source of an embedded module that keeps it (CMakeLists.txt's
+ * CFRUN_LUA_TEXTS); raises for any other name. */
+static int cf_core_module_text(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    for (const cf_embedded *m = cf_embedded_modules; m->name; m++) {
+        if (strcmp(m->name, name) == 0 && m->text) {
+            lua_pushlstring(L, (const char *)m->text, m->text_len);
+            return 1;
+        }
+    }
+    return luaL_error(L, "core.module_text: no embedded module keeps the text of '%s'", name);
+}
+
+const luaL_Reg cf_lua_funcs[] = {
+    {"exit_code", cf_core_exit_code}, {"module_text", cf_core_module_text}, {NULL, NULL}};
 
 void cf_lua_push_exit_table(lua_State *L)
 {

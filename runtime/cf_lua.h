@@ -19,7 +19,7 @@ int cf_pcall(lua_State *L, int nargs, int nres);
  * long-lived process); cf_lua_exit_code tells whether the error at idx is such an exit. */
 void cf_lua_trap_exit(lua_State *L);
 int cf_lua_exit_code(lua_State *L, int idx, int *code);
-/* core.exit_code, for cf_open_core. */
+/* core.exit_code and core.module_text, for cf_open_core. */
 extern const luaL_Reg cf_lua_funcs[];
 /* Pushes core.EXIT: the exit statuses of cf_exit.h by name, and EXIT.outcome[status]. */
 void cf_lua_push_exit_table(lua_State *L);
@@ -40,6 +40,8 @@ typedef struct cf_embedded {
     const char *chunkname; /* "@lua/cloudflare/fake_api.lua" */
     const unsigned char *src;
     size_t len;
+    const unsigned char *text; /* the source, for the few modules that keep it (else NULL) */
+    size_t text_len;
 } cf_embedded;
 extern const cf_embedded cf_embedded_modules[];
 
