@@ -1786,3 +1786,21 @@ describe("the fake API module", function()
     assert.are.equal("invalid IP address", server.options.item_errors.invalid_ip)
   end)
 end)
+
+describe("the fake API's JSON encoder", function()
+  local wire = require "cloudflare.fake.wire"
+
+  it("writes what the C encoder writes the same way, and takes the rest itself", function()
+    -- the common answer: sorted keys, [] for a marked empty array, 1141.0 as 1141
+    assert.are.equal('{"code":1141,"errors":[],"result":{"failed":[],"succeeded":[{"origin_ip":"192.0.2.1"}]}}',
+      wire.encode_json { errors = wire.array(), code = 1141.0,
+        result = { failed = wire.array(), succeeded = wire.array { { origin_ip = "192.0.2.1" } } } })
+    -- bytes that are not UTF-8 (a binary body in the log) are written as \u00XX: still JSON
+    local text = wire.encode_json { body = "\xff\xfe" }
+    assert.are.equal('{"body":"\\u00ff\\u00fe"}', text)
+    assert.are.same({ body = "\u{ff}\u{fe}" }, cjson.decode(text))
+    -- NaN is null, a key that is not a string is its tostring
+    assert.are.equal('{"n":null}', wire.encode_json { n = 0 / 0 })
+    assert.are.equal('{"true":1}', wire.encode_json { [true] = 1 })
+  end)
+end)
