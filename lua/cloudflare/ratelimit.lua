@@ -290,8 +290,8 @@ function Budget:call(op, extra)
     do
       local wait, why, window = self.redis:call(op, self:params(extra), self.redis_key)
       if wait then
-        local ok, ages = pcall(json.decode, window or "[]")
-        self.seen = { at = t, ages = ok and type(ages) == "table" and ages or {} }
+        -- kept as Redis sent it: it is read only should Redis fail
+        self.seen_at, self.seen = t, window
         if recovering then
           self.redis_down = false
           warn("Redis at " .. self.redis_cfg.shown .. " is reachable again: the shared rate budget is back")
@@ -305,10 +305,11 @@ function Budget:call(op, extra)
           .. " %d%% of the limit until it is back", self.redis_cfg.shown, core.redact(tostring(why)),
           math.floor(M.FALLBACK_SHARE * 100 + 0.5)))
         self.fallback = self.fallback or local_store(self.fallback_name)
-        if self.seen then -- the window as Redis last told it, aged to now
-          local ages, d = {}, t - self.seen.at
-          for i = 1, #self.seen.ages - 1, 2 do
-            ages[i], ages[i + 1] = self.seen.ages[i] + d, self.seen.ages[i + 1]
+        local ok, seen = pcall(json.decode, self.seen or "[]")
+        if self.seen and ok and type(seen) == "table" then -- the window Redis last showed, aged to now
+          local ages, d = {}, t - self.seen_at
+          for i = 1, #seen - 1, 2 do
+            ages[i], ages[i + 1] = (tonumber(seen[i]) or 0) + d, seen[i + 1]
           end
           self.fallback:call("seed", self:params({ log = ages }, self:fallback_requests()))
         end
