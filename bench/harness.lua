@@ -116,23 +116,27 @@ function Fake:control(method, path, body)
   return cjson.decode(text)
 end
 
--- Before a timed run: each zone ({ id =, ips =, seed = <its mappings as JSON> }) holds exactly
--- its IPs, and the request log and statistics are empty.
+-- Before a timed run: each zone ({ id =, ips =, seeds = <its mappings as JSON arrays, in
+-- parts> }) holds exactly its IPs, and the request log and statistics are empty.
 function Fake:prepare(zones)
-  for _, z in ipairs(zones) do self:control("PUT", "/__fake/zones/" .. z.id, z.seed) end
+  for _, z in ipairs(zones) do
+    for i, part in ipairs(z.seeds) do self:control(i == 1 and "PUT" or "POST", "/__fake/zones/" .. z.id, part) end
+  end
   self:control("DELETE", "/__fake/requests")
   self:control("DELETE", "/__fake/stats")
 end
 
--- After a run of `tool`: raises unless every zone is empty, the log holds exactly `requests`
--- API requests, all answered 200, and (when `max_in_flight` is given) no more than that many
--- were in flight at once. Returns the number of connections they came on and the peak number
--- in flight (nil from a fake that does not count them).
-function Fake:verify(tool, zones, requests, max_in_flight)
+-- After a run of `tool`: raises unless every zone is empty (with `kept`: still holds all its
+-- mappings), the log holds exactly `requests` API requests, all answered 200, and (when
+-- `max_in_flight` is given) no more than that many were in flight at once. Returns the number
+-- of connections they came on and the peak number in flight (nil from a fake that does not
+-- count them).
+function Fake:verify(tool, zones, requests, max_in_flight, kept)
   for _, z in ipairs(zones) do
     local left = #self:control("GET", "/__fake/zones/" .. z.id)
-    if left > 0 then
-      error(string.format("%s: zone %s still holds %d of its %d mappings", tool, z.id, left, #z.ips), 0)
+    if left ~= (kept and #z.ips or 0) then
+      error(string.format("%s: zone %s holds %d of its %d mappings, expected %d", tool, z.id, left, #z.ips,
+        kept and #z.ips or 0), 0)
     end
   end
   local log = self:control("GET", "/__fake/requests")

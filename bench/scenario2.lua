@@ -7,12 +7,16 @@
 -- usage: cfrun bench/scenario2.lua ZONE_ID IP_FILE [CONCURRENCY]
 --        (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL)
 local cf = require "cloudflare"
+-- The rate budget is raised to 1,000,000 requests per 300 s (still kept in its shared state
+-- file, whose cost is measured): the fake has no rate limit, and at Cloudflare's 1,200 per 300 s
+-- the benchmark's thousands of requests would wait for the budget instead of working.
+local RATE_LIMIT = { requests = 1000000, per = 300 }
 
 local zone, path, concurrency = ...
 local ips = {}
 for line in io.lines(path) do ips[#ips + 1] = line end
 
-local res, err = cf.cache.origin_cloud_regions.bulk_delete {
+local res, err = cf.new({ rate_limit = RATE_LIMIT }).cache.origin_cloud_regions.bulk_delete {
   zone_id = zone, ips = ips, concurrency = math.tointeger(tonumber(concurrency or "1")),
 }
 if not res then error(tostring(err), 0) end

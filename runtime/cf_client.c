@@ -124,6 +124,14 @@ static void start(lua_State *L, int notify)
 
     long timeout_ms = opt_ms(L, 5, "timeout", c->timeout_ms);
     long connect_ms = opt_ms(L, 5, "connect_timeout", c->connect_timeout_ms);
+    const cf_json_shape *shape = NULL;
+    if (lua_istable(L, 5)) {
+        lua_getfield(L, 5, "shape");
+        if (!lua_isnil(L, -1) && !(shape = cf_merge_shape(lua_tostring(L, -1))))
+            luaL_error(L,
+                       "request: shape must be \"batch\" (a batch's succeeded and failed items)");
+        lua_pop(L, 1);
+    }
 
     c->url.len = c->base_len;
     if (cf_buf_append(&c->url, path, plen) != 0) /* keeps data NUL-terminated */
@@ -131,6 +139,7 @@ static void start(lua_State *L, int notify)
     cf_http *h = take_handle(L, c);
     cf_http_prepare(h, method, c->url.data, body, blen, timeout_ms, connect_ms, c->headers);
     cf_loop_start(L, h, give_back, c, 1, body ? 4 : 0, notify);
+    cf_loop_shape(L, shape);
 }
 
 /* client:start(method, path[, body[, opts]]) -> Transfer: the request runs while Lua goes on;
@@ -141,7 +150,7 @@ static int cf_client_start(lua_State *L)
     return 1;
 }
 
-/* client:request(method, path[, body[, {timeout=, connect_timeout=}]])
+/* client:request(method, path[, body[, {timeout=, connect_timeout=, shape=}]])
  *   -> result, info | nil, err */
 static int cf_client_request(lua_State *L)
 {

@@ -25,6 +25,11 @@
 #define KEYS       16
 #define KEY_MAXLEN 40
 
+/* Beyond the keys, the table at keys_idx anchors, for a shape, each member's `as` name and its
+ * last shared value. */
+#define AS_SLOT(l, m)     (KEYS + 1 + ((l)*CF_JSON_SHAPE_MEMBERS + (m)))
+#define SHARED_SLOT(l, m) (AS_SLOT(2, 0) + ((l)*CF_JSON_SHAPE_MEMBERS + (m)))
+
 #define DUP_SHOWN 64 /* a repeated key longer than this is described by its size */
 
 typedef struct dec {
@@ -34,11 +39,25 @@ typedef struct dec {
     int keys_idx; /* stack index of the table anchoring the cached keys */
     int nkeys;
     int slot; /* the cache slot of the key just read, -1 when it is not cached */
+    /* objects of a list repeat their keys in one order: the slot that followed each slot last
+     * time is tried first (-1: none) */
+    int last;
+    short next[KEYS];
     struct {
         const char *s; /* the Lua string's bytes, stable while the table anchors it */
         size_t len;
     } keys[KEYS];
     int depth;
+    /* the shape (NULL: none); for each cached key, the list it names and the member it is in
+     * each list (-1: none); per list and member, the last shared value (anchored at keys_idx
+     * after the keys) */
+    const cf_json_shape *shape;
+    short list_of[KEYS], member_of[2][KEYS];
+    short target[2][CF_JSON_SHAPE_MEMBERS]; /* the first member of the same `as` */
+    struct {
+        const char *s;
+        size_t len;
+    } shared[2][CF_JSON_SHAPE_MEMBERS];
     const char *err; /* the first problem found, a static string */
     size_t err_at;   /* its byte offset */
     /* for "duplicate key": the key, made printable; dup_len 0 when too long to show */
@@ -182,6 +201,32 @@ static int string(dec *d)
     return fail(d, "unterminated string", open);
 }
 
+/* Which list of the shape the key s names (-1: none). */
+static int list_named(const cf_json_shape *shape, const char *s, size_t len)
+{
+    for (int l = 0; l < shape->nlists; l++)
+        if (strlen(shape->lists[l].name) == len && memcmp(shape->lists[l].name, s, len) == 0)
+            return l;
+    return -1;
+}
+
+/* What the key just cached in `slot` is to the shape: a list's name, a member of a list. */
+static void classify(dec *d, int slot, const char *s, size_t len)
+{
+    const cf_json_shape *shape = d->shape;
+    d->list_of[slot] = (short)list_named(shape, s, len);
+    for (int l = 0; l < shape->nlists; l++) {
+        d->member_of[l][slot] = -1;
+        for (int m = 0; m < shape->lists[l].nmembers; m++) {
+            const char *k = shape->lists[l].members[m].key;
+            if (strlen(k) == len && memcmp(k, s, len) == 0) {
+                d->member_of[l][slot] = (short)m;
+                break;
+            }
+        }
+    }
+}
+
 /* An object key: from the cache when it is one of the keys seen before. Sets d->slot. */
 static int key(dec *d)
 {
@@ -190,13 +235,20 @@ static int key(dec *d)
            q - s <= KEY_MAXLEN)
         q++;
     d->slot = -1;
-    if (q >= d->end || *q != '"' || q - s > KEY_MAXLEN)
+    if (q >= d->end || *q != '"' || q - s > KEY_MAXLEN) {
+        d->last = -1;
         return string(d); /* escapes, long keys, errors: the general path */
+    }
     size_t len = (size_t)(q - s);
-    for (int i = 0; i < d->nkeys; i++) {
-        if (d->keys[i].len == len && memcmp(d->keys[i].s, s, len) == 0) {
+    int guess = d->last >= 0 ? d->next[d->last] : -1;
+    for (int k = -1; k < d->nkeys; k++) {
+        int i = k < 0 ? guess : k;
+        if (i >= 0 && d->keys[i].len == len && memcmp(d->keys[i].s, s, len) == 0) {
             lua_rawgeti(d->L, d->keys_idx, i + 1);
             d->slot = i;
+            if (d->last >= 0)
+                d->next[d->last] = (short)i;
+            d->last = i;
             d->p = q + 1;
             return 1;
         }
@@ -208,8 +260,14 @@ static int key(dec *d)
         lua_rawseti(d->L, d->keys_idx, d->nkeys + 1);
         d->keys[d->nkeys].s = interned;
         d->keys[d->nkeys].len = len;
+        if (d->shape)
+            classify(d, d->nkeys, interned, len);
+        d->next[d->nkeys] = -1;
+        if (d->last >= 0)
+            d->next[d->last] = (short)d->nkeys;
         d->nkeys++;
     }
+    d->last = d->slot;
     d->p = q + 1;
     return 1;
 }
@@ -316,7 +374,10 @@ static int duplicate(dec *d, int idx, const char *open)
     return fail(d, "duplicate key", open);
 }
 
-static int array(dec *d)
+static int item(dec *d, int l);
+
+/* An array; l >= 0: a list of the shape, whose object elements are its records. */
+static int array(dec *d, int l)
 {
     lua_State *L = d->L;
     d->p++;
@@ -331,8 +392,15 @@ static int array(dec *d)
     }
     for (;;) {
         luaL_checkstack(L, 4, "JSON array too long");
-        if (!value(d))
+        if (l >= 0 && d->p < d->end && *d->p == '{') {
+            if (++d->depth > CF_JSON_MAX_DEPTH)
+                return fail(d, "nested deeper than 1000 levels", d->p);
+            if (!item(d, l))
+                return 0;
+            d->depth--;
+        } else if (!value(d)) {
             return 0;
+        }
         if (++pending == FLUSH) {
             flush_array(L, t, &n, pending);
             pending = 0;
@@ -386,8 +454,21 @@ static int object(dec *d)
             return fail(d, "expected ':' after a key", d->p);
         d->p++;
         skip_ws(d);
-        if (!value(d))
+        int l = -1;
+        if (d->shape && d->p < d->end && *d->p == '[') {
+            size_t len;
+            const char *k = d->slot >= 0 ? NULL : lua_tolstring(L, -1, &len);
+            l = k ? list_named(d->shape, k, len) : d->list_of[d->slot];
+        }
+        if (l >= 0) {
+            if (++d->depth > CF_JSON_MAX_DEPTH)
+                return fail(d, "nested deeper than 1000 levels", d->p);
+            if (!array(d, l))
+                return 0;
+            d->depth--;
+        } else if (!value(d)) {
             return 0;
+        }
         if (++pending == FLUSH) {
             if ((dup = flush_object(L, t, pending, lookup)) != 0)
                 return duplicate(d, dup, open);
@@ -408,6 +489,130 @@ static int object(dec *d)
     }
 }
 
+/* A string value of a shared member: the last one's Lua string when the bytes are the same. */
+static int shared_string(dec *d, int l, int m)
+{
+    const char *s = d->p + 1, *q = s;
+    while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    if (q >= d->end || *q != '"')
+        return string(d); /* escapes, errors: the general path */
+    size_t len = (size_t)(q - s);
+    int anchor = SHARED_SLOT(l, m);
+    if (d->shared[l][m].s && d->shared[l][m].len == len && memcmp(d->shared[l][m].s, s, len) == 0) {
+        lua_rawgeti(d->L, d->keys_idx, anchor);
+    } else {
+        d->shared[l][m].s = lua_pushlstring(d->L, s, len);
+        d->shared[l][m].len = len;
+        lua_pushvalue(d->L, -1);
+        lua_rawseti(d->L, d->keys_idx, anchor);
+    }
+    d->p = q + 1;
+    return 1;
+}
+
+/* Stores the string at idx as member m's `as` in the record at rec, unless a member listed
+ * before m with the same `as` gave one (chosen[t]: the member that set target t, or -1). */
+static void keep(dec *d, int l, int rec, int m, int idx, short *chosen)
+{
+    int t = d->target[l][m];
+    if (chosen[t] >= 0 && chosen[t] < m)
+        return;
+    chosen[t] = (short)m;
+    lua_rawgeti(d->L, d->keys_idx, AS_SLOT(l, m));
+    lua_pushvalue(d->L, idx);
+    lua_rawset(d->L, rec);
+}
+
+/* An object element of a shaped list: a record of the members the list names, created once
+ * at the shape's size. Keys are checked for repeats as object() checks them; a key that is not
+ * cached, or more than FLUSH members, take the general path: a table of every member, then the
+ * record from it. */
+static int item(dec *d, int l)
+{
+    lua_State *L = d->L;
+    const cf_json_list *list = &d->shape->lists[l];
+    const char *open = d->p;
+    unsigned seen = 0;
+    int general = 0, dup;
+    short member[FLUSH]; /* each pending pair's member of the list, -1: dropped */
+    short chosen[CF_JSON_SHAPE_MEMBERS];
+    memset(chosen, -1, sizeof chosen);
+    d->p++;
+    lua_pushnil(L); /* the general path's table */
+    int t = lua_gettop(L), pending = 0;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+    } else {
+        for (;;) {
+            luaL_checkstack(L, 4, "JSON object too large");
+            if (d->p >= d->end || *d->p != '"')
+                return fail(d, "expected a string key in an object", d->p);
+            if (!key(d))
+                return 0;
+            int m = -1;
+            if (d->slot < 0) {
+                general = 1;
+            } else if (seen & (1u << d->slot)) {
+                return duplicate(d, lua_gettop(L), open);
+            } else {
+                seen |= 1u << d->slot;
+                m = d->member_of[l][d->slot];
+            }
+            skip_ws(d);
+            if (d->p >= d->end || *d->p != ':')
+                return fail(d, "expected ':' after a key", d->p);
+            d->p++;
+            skip_ws(d);
+            if (m >= 0 && list->members[m].share && d->p < d->end && *d->p == '"') {
+                if (!shared_string(d, l, m))
+                    return 0;
+            } else if (!value(d)) {
+                return 0;
+            }
+            member[pending] = (short)m;
+            if (++pending == FLUSH) {
+                if ((dup = flush_object(L, t, pending, 1)) != 0)
+                    return duplicate(d, dup, open);
+                general = 1;
+                pending = 0;
+            }
+            skip_ws(d);
+            if (d->p < d->end && *d->p == ',') {
+                d->p++;
+                skip_ws(d);
+            } else if (d->p < d->end && *d->p == '}') {
+                d->p++;
+                break;
+            } else {
+                return fail(d, "expected ',' or '}' in an object", d->p);
+            }
+        }
+    }
+    if (general) {
+        if ((dup = flush_object(L, t, pending, 1)) != 0)
+            return duplicate(d, dup, open);
+        lua_createtable(L, 0, d->shape->slots);
+        int rec = t + 1;
+        for (int m = 0; m < list->nmembers; m++) {
+            if (lua_getfield(L, t, list->members[m].key) == LUA_TSTRING)
+                keep(d, l, rec, m, rec + 1, chosen);
+            lua_pop(L, 1);
+        }
+        lua_replace(L, t);
+        return 1;
+    }
+    lua_createtable(L, 0, d->shape->slots);
+    int rec = lua_gettop(L);
+    for (int i = 0; i < pending; i++)
+        if (member[i] >= 0 && lua_type(L, t + 2 + 2 * i) == LUA_TSTRING)
+            keep(d, l, rec, member[i], t + 2 + 2 * i, chosen);
+    lua_replace(L, t);
+    lua_settop(L, t);
+    return 1;
+}
+
 static int literal(dec *d, const char *word, size_t len)
 {
     if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
@@ -425,7 +630,7 @@ static int value(dec *d)
     case '[': {
         if (++d->depth > CF_JSON_MAX_DEPTH)
             return fail(d, "nested deeper than 1000 levels", d->p);
-        int ok = *d->p == '{' ? object(d) : array(d);
+        int ok = *d->p == '{' ? object(d) : array(d, -1);
         d->depth--;
         return ok;
     }
@@ -455,7 +660,28 @@ static int value(dec *d)
 
 int cf_json_decode(lua_State *L, const char *s, size_t n, int null_idx)
 {
-    dec d = {.L = L, .p = s, .end = s + n, .start = s, .null_idx = lua_absindex(L, null_idx)};
+    return cf_json_decode_shaped(L, s, n, null_idx, NULL);
+}
+
+int cf_json_decode_shaped(lua_State *L, const char *s, size_t n, int null_idx,
+                          const cf_json_shape *shape)
+{
+    dec d = {.L = L,
+             .p = s,
+             .end = s + n,
+             .start = s,
+             .null_idx = lua_absindex(L, null_idx),
+             .last = -1,
+             .shape = shape};
+    for (int l = 0; shape && l < shape->nlists; l++) {
+        const cf_json_list *list = &shape->lists[l];
+        for (int m = 0; m < list->nmembers; m++) {
+            int first = 0;
+            while (strcmp(list->members[first].as, list->members[m].as) != 0)
+                first++;
+            d.target[l][m] = (short)first;
+        }
+    }
     int base = lua_gettop(L);
     luaL_checkstack(L, 8, "JSON");
     skip_ws(&d);
@@ -463,8 +689,13 @@ int cf_json_decode(lua_State *L, const char *s, size_t n, int null_idx)
         lua_pushliteral(L, "no JSON value (empty text)");
         return 0;
     }
-    lua_createtable(L, KEYS, 0);
+    lua_createtable(L, KEYS + (shape ? 4 * CF_JSON_SHAPE_MEMBERS : 0), 0);
     d.keys_idx = lua_gettop(L);
+    for (int l = 0; shape && l < shape->nlists; l++)
+        for (int m = 0; m < shape->lists[l].nmembers; m++) {
+            lua_pushstring(L, shape->lists[l].members[m].as);
+            lua_rawseti(L, d.keys_idx, AS_SLOT(l, m));
+        }
     if (value(&d)) {
         skip_ws(&d);
         if (d.p == d.end) {

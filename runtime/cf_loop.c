@@ -37,6 +37,7 @@ typedef struct cf_transfer {
     int notify;  /* on completion, queue it for core.poll (a task waits for it) */
     int started; /* handed to libcurl (else refused before it began) */
     enum cf_http_outcome outcome;
+    const cf_json_shape *shape;
 } cf_transfer;
 
 static cf_loop *get_loop(lua_State *L)
@@ -148,6 +149,7 @@ void cf_loop_start(lua_State *L, cf_http *h, cf_loop_release release, void *owne
     x->notify = notify;
     x->started = 0;
     x->outcome = CF_HTTP_NETWORK;
+    x->shape = NULL;
     luaL_setmetatable(L, TRANSFER_MT); /* from here __gc gives the handle back */
     lua_pushvalue(L, owner_idx);
     lua_setiuservalue(L, -2, 1);
@@ -216,6 +218,7 @@ int cf_loop_finish(lua_State *L, int idx)
     r.should_retry = h->should_retry;
     r.ratelimit = h->ratelimit;
     r.ratelimit_policy = h->ratelimit_policy;
+    r.shape = x->shape;
     int n = cf_response_push(L, &r);
     if (n == 2 && lua_isnil(L, -2) && lua_istable(L, -1) && !wrote_request(x)) {
         lua_pushboolean(L, 1); /* certainly not applied: the server never saw it */
@@ -226,6 +229,12 @@ int cf_loop_finish(lua_State *L, int idx)
     lua_pushnil(L); /* the body string is no longer needed */
     lua_setiuservalue(L, idx, 2);
     return n;
+}
+
+void cf_loop_shape(lua_State *L, const cf_json_shape *shape)
+{
+    cf_transfer *x = luaL_checkudata(L, -1, TRANSFER_MT);
+    x->shape = shape;
 }
 
 /* transfer:finish() -> result, info | nil, err: waits for it if it still runs. */

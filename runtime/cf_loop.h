@@ -9,6 +9,7 @@
 #include <lua.h>
 
 #include "cf_http.h"
+#include "cf_jsondec.h"
 
 /* Gives a handle back to its owner when its transfer is over (the owner may pool it). */
 typedef void (*cf_loop_release)(void *owner, cf_http *h);
@@ -24,6 +25,10 @@ void cf_loop_open(lua_State *L);
  * finishes it at once (Client:request). */
 void cf_loop_start(lua_State *L, cf_http *h, cf_loop_release release, void *owner, int owner_idx,
                    int body_idx, int notify);
+
+/* The shape the response of the Transfer on top of the stack is decoded with (cf_jsondec.h);
+ * NULL, the default: plain JSON. shape must outlive the transfer (static data). */
+void cf_loop_shape(lua_State *L, const cf_json_shape *shape);
 
 /* Blocks until the Transfer at idx completes (other transfers progress meanwhile), then pushes
  * result, info | nil, err and returns 2. */

@@ -17,6 +17,7 @@ enum {
     SUCCEEDED,
     ABSENT,
     LISTED,
+    SHAPED,
     BATCH_OF,
     INPUT_OF,
     RANK_OF,
@@ -46,13 +47,37 @@ static int string_field(lua_State *L, int idx, const char *k)
     return 0;
 }
 
-/* core.merge_items(items, into, sent, ledger, list, where, succeeded, absent, listed) ->
- * problem | nil. items: one list of an answer (succeeded or failed); into: the result list
+/* The records a batch's items are decoded into (cf_jsondec.h): what an entry keeps, under
+ * the name it has there, and room for what merge_items adds (input; already_absent). v1 says
+ * origin-ip, v2 (and v1's docs) origin_ip; region and vendor repeat from item to item. */
+static const cf_json_shape batch_shape = {
+    .nlists = 2,
+    .slots = 4,
+    .lists = {
+        {"succeeded",
+         4,
+         {{"origin-ip", "origin_ip", 0},
+          {"origin_ip", "origin_ip", 0},
+          {"region", "region", 1},
+          {"vendor", "vendor", 1}}},
+        {"failed",
+         3,
+         {{"origin-ip", "origin_ip", 0}, {"origin_ip", "origin_ip", 0}, {"error", "error", 0}}}}};
+
+const cf_json_shape *cf_merge_shape(const char *name)
+{
+    return name && strcmp(name, "batch") == 0 ? &batch_shape : NULL;
+}
+
+/* core.merge_items(items, into, sent, ledger, list, where, succeeded, absent, listed, shaped)
+ * -> problem | nil. items: one list of an answer (succeeded or failed); into: the result list
  * entries are appended to; sent: the IPs of this request (batch_of's mark); ledger: the
  * call's (batch_of, input_of, rank_of, claimed, unexpected); list: "succeeded" or "failed";
  * where: "result" or "result.value", for messages; succeeded: whether items are successes;
  * absent: whether a failure after a retry may be the first attempt's deletion, when mapped
- * before the call (listed[c], or listed nil: unknown). Returns the first thing wrong. */
+ * before the call (listed[c], or listed nil: unknown); shaped: the items are batch_shape's
+ * records (the response was decoded with it), completed in place into the entries, which
+ * are otherwise new tables. Returns the first thing wrong. */
 static int cf_core_merge_items(lua_State *L)
 {
     luaL_checktype(L, ITEMS, LUA_TTABLE);
@@ -62,7 +87,8 @@ static int cf_core_merge_items(lua_State *L)
     const char *list = luaL_checkstring(L, LIST);
     const char *where = luaL_optstring(L, WHERE, "result");
     int succeeded = lua_toboolean(L, SUCCEEDED), absent = lua_toboolean(L, ABSENT);
-    lua_settop(L, LISTED);
+    int shaped = lua_toboolean(L, SHAPED);
+    lua_settop(L, SHAPED);
     luaL_checkstack(L, 16, "merge_items"); /* the ledger's tables, then an item's values */
     static const char *const fields[] = {"batch_of", "input_of", "rank_of", "claimed",
                                          "unexpected"};
@@ -77,7 +103,8 @@ static int cf_core_merge_items(lua_State *L)
         int is_table = lua_rawgeti(L, ITEMS, i) == LUA_TTABLE;
         /* v1 says origin-ip; v2 (and v1's docs) origin_ip */
         if (!is_table ||
-            (!string_field(L, item, "origin-ip") && !string_field(L, item, "origin_ip"))) {
+            (shaped ? !string_field(L, item, "origin_ip")
+                    : !string_field(L, item, "origin-ip") && !string_field(L, item, "origin_ip"))) {
             if (!have_problem(L)) {
                 lua_pushfstring(L, "%s.%s[%I] has no origin_ip string", where, list,
                                 (LUAI_UACINT)i);
@@ -138,10 +165,15 @@ static int cf_core_merge_items(lua_State *L)
         lua_pushvalue(L, c);
         lua_pushboolean(L, 1);
         lua_rawset(L, BATCH_OF);
-        lua_createtable(L, 0, 4); /* the entry */
-        int entry = lua_gettop(L);
-        lua_pushvalue(L, c);
-        lua_setfield(L, entry, "origin_ip");
+        int entry = item;
+        if (!shaped) {
+            lua_createtable(L, 0, 4);
+            entry = lua_gettop(L);
+        }
+        if (!shaped || !lua_rawequal(L, raw, c)) {
+            lua_pushvalue(L, c);
+            lua_setfield(L, entry, "origin_ip");
+        }
         /* input_for: the caller's spelling, else c itself when it is an input */
         lua_pushvalue(L, c);
         if (lua_rawget(L, INPUT_OF) != LUA_TNIL) {
@@ -157,14 +189,17 @@ static int cf_core_merge_items(lua_State *L)
             }
         }
         if (succeeded) {
-            if (string_field(L, item, "region"))
+            if (!shaped && string_field(L, item, "region"))
                 lua_setfield(L, entry, "region");
-            if (string_field(L, item, "vendor"))
+            if (!shaped && string_field(L, item, "vendor"))
                 lua_setfield(L, entry, "vendor");
         } else {
-            if (!string_field(L, item, "error"))
+            if (!string_field(L, item, "error")) {
                 lua_pushliteral(L, "unknown error");
-            lua_setfield(L, entry, "error");
+                lua_setfield(L, entry, "error");
+            } else if (!shaped) {
+                lua_setfield(L, entry, "error");
+            }
             if (absent) {
                 int mapped = 1;
                 if (!lua_isnil(L, LISTED)) {
@@ -185,4 +220,51 @@ static int cf_core_merge_items(lua_State *L)
     return 1;
 }
 
-const luaL_Reg cf_merge_funcs[] = {{"merge_items", cf_core_merge_items}, {NULL, NULL}};
+/* core.mark_sent(batch_of, sent): each IP of the request's list `sent` is the request's
+ * (batch_of[c] = sent) unless an answer already accounted for it (batch_of[c] == true). */
+static int cf_core_mark_sent(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i); /* c */
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, 1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+            lua_pop(L, 2);
+            continue;
+        }
+        lua_pop(L, 1);
+        lua_pushvalue(L, 2);
+        lua_rawset(L, 1);
+    }
+    return 0;
+}
+
+/* core.unaccounted(batch_of, sent, into) -> n: appends to `into` the IPs of `sent` that no
+ * answer accounted for (batch_of[c] ~= true), in order; returns how many. */
+static int cf_core_unaccounted(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2), len = (lua_Integer)lua_rawlen(L, 3), missing = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i); /* c */
+        lua_pushvalue(L, -1);
+        int done = lua_rawget(L, 1) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (done) {
+            lua_pop(L, 1);
+        } else {
+            lua_rawseti(L, 3, len + ++missing);
+        }
+    }
+    lua_pushinteger(L, missing);
+    return 1;
+}
+
+const luaL_Reg cf_merge_funcs[] = {{"merge_items", cf_core_merge_items},
+                                   {"mark_sent", cf_core_mark_sent},
+                                   {"unaccounted", cf_core_unaccounted},
+                                   {NULL, NULL}};

@@ -252,7 +252,7 @@ int cf_response_push(lua_State *L, const cf_response *r)
     }
     const char *ctype = r->content_type && *r->content_type ? r->content_type : "no content type";
     lua_getfield(L, LUA_REGISTRYINDEX, CF_REG_NULL);
-    int decoded = cf_json_decode(L, r->body ? r->body : "", r->body_len, -1);
+    int decoded = cf_json_decode_shaped(L, r->body ? r->body : "", r->body_len, -1, r->shape);
     lua_remove(L, -2); /* stack: the value, or the decoder's message */
     /* JSON whose object repeats a key is ambiguous, not an error page: a decode error
      * whatever the status */
@@ -312,5 +312,9 @@ int cf_response_push(lua_State *L, const cf_response *r)
         lua_setfield(L, -2, "request_id");
     }
     push_header_hints(L, r);
+    if (r->shape) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "shaped");
+    }
     return 2; /* result, info */
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "cf_http.h"
+#include "cf_jsondec.h"
 
 /* registry key holding cjson.null, what JSON null decodes to (set by cf_open_core) */
 #define CF_REG_NULL "cfrun.json.null"
@@ -22,10 +23,11 @@ typedef struct cf_response {
     /* response headers, NULL or "" when absent */
     const char *cf_ray, *content_type, *retry_after, *retry_after_ms, *should_retry, *ratelimit,
         *ratelimit_policy;
+    const cf_json_shape *shape; /* how the body's records are built (NULL: plain JSON) */
 } cf_response;
 
 /* Pushes `result, info` (info: status, request_id, result_info, bytes, http_version,
- * ratelimit, retry_after, should_retry) or `nil, err`
+ * ratelimit, retry_after, should_retry, shaped: true when decoded with r->shape) or `nil, err`
  * (a cloudflare.Error: kind, status, errors, request_id, message, plus the same hints).
  * Returns 2. Raises only when memory runs out. */
 int cf_response_push(lua_State *L, const cf_response *r);

@@ -495,3 +495,106 @@ describe("cloudflare.Error, built by one constructor (runtime/cf_error.c)", func
     fake:stop()
   end)
 end)
+
+describe("a batch's answer decoded into its records (Client:request's shape, runtime/cf_jsondec.c)", function()
+  local fake
+  setup(function() fake = H.start_fake() end)
+  teardown(function() fake:stop() end)
+  before_each(function() fake:reset() end)
+
+  local PATH = "/zones/" .. H.ZONE .. H.PREFIX
+
+  local function request(body, shape)
+    fake:fault { status = 200, body = body }
+    local c = fake:client { max_retries = 0 }
+    local res, info = c:request("GET", PATH, nil, { shape = shape })
+    c:close()
+    return res, info
+  end
+
+  local function envelope(result) return '{"success":true,"errors":[],"messages":[],"result":' .. result .. '}' end
+
+  it("keeps what an entry holds, strings only, under its name; origin-ip's string before origin_ip's", function()
+    local body = envelope('{"succeeded":[{"origin-ip":"192.0.2.1","origin_ip":"192.0.2.9","region":"us-east-1",'
+      .. '"vendor":"aws","note":{"deep":[1,2]},"error":"x"},{"origin_ip":"192.0.2.2","origin-ip":7,"region":5,'
+      .. '"vendor":"gcp"},{"origin_ip":"192.0.2.3","origin-ip":"192.0.2.4"},"plain",[1],{}],'
+      .. '"failed":[{"origin_ip":"198.51.100.1","error":"no mapping","region":"us-east-1"},{"error":null}],'
+      .. '"other":[{"origin-ip":"203.0.113.1","x":1}]}')
+    local res, info = request(body, "batch")
+    assert.is_true(info.shaped)
+    assert.are.same({
+      { origin_ip = "192.0.2.1", region = "us-east-1", vendor = "aws" },
+      { origin_ip = "192.0.2.2", vendor = "gcp" },
+      { origin_ip = "192.0.2.4" }, -- origin-ip is listed first, wherever it stands in the object
+      "plain", { 1 }, {},
+    }, res.succeeded)
+    assert.are.same({ { origin_ip = "198.51.100.1", error = "no mapping" }, {} }, res.failed)
+    assert.are.same({ { ["origin-ip"] = "203.0.113.1", x = 1 } }, res.other) -- not a list of the shape
+    -- without the shape, the same bytes are plain JSON
+    local plain, pinfo = request(body, nil)
+    assert.is_nil(pinfo.shaped)
+    assert.are.same({ ["origin-ip"] = "192.0.2.1", origin_ip = "192.0.2.9", region = "us-east-1", vendor = "aws",
+      note = { deep = { 1, 2 } }, error = "x" }, plain.succeeded[1])
+  end)
+
+  it("shapes the lists wherever they stand (v1's result.value), and keys that are escaped or past the cache", function()
+    local many = {}
+    for i = 1, 20 do many[#many + 1] = string.format('"k%02d":%d', i, i) end
+    local body = envelope('{"id":"origin_public_cloud_region","value":{"succeeded":['
+      .. '{"origin_ip":"192.0.2.1","regi\\u006fn":"eu-west-1","vendor":"aws"},'
+      .. '{' .. table.concat(many, ",") .. ',"origin_ip":"192.0.2.2","region":"us-east-1","vendor":"aws"}],'
+      .. '"f\\u0061iled":[{"origin_ip":"198.51.100.1","error":"e\\u00e9"}]}}')
+    local res = request(body, "batch")
+    assert.are.same({ { origin_ip = "192.0.2.1", region = "eu-west-1", vendor = "aws" },
+      { origin_ip = "192.0.2.2", region = "us-east-1", vendor = "aws" } }, res.value.succeeded)
+    assert.are.same({ { origin_ip = "198.51.100.1", error = "e\u{e9}" } }, res.value.failed)
+  end)
+
+  it("gives repeated regions and vendors their own values, however they alternate", function()
+    local items, want = {}, {}
+    local regions = { "us-east-1", "eu-west-1", "us-east-1", "us-east-1", "ap-south-1", "us-east-1\\u0000",
+      "us-east-1" }
+    for i, r in ipairs(regions) do
+      local v = i % 2 == 0 and "gcp" or "aws"
+      items[i] = string.format('{"origin_ip":"192.0.2.%d","region":"%s","vendor":"%s"}', i, r, v)
+      want[i] = { origin_ip = "192.0.2." .. i, region = (r:gsub("\\u0000", "\0")), vendor = v }
+    end
+    local res = request(envelope('{"succeeded":[' .. table.concat(items, ",") .. '],"failed":[]}'), "batch")
+    assert.are.same(want, res.succeeded)
+  end)
+
+  it("refuses what plain JSON refuses: a repeated key, even escaped, or a repeat past the key cache", function()
+    for _, item in ipairs {
+      '{"origin_ip":"192.0.2.1","origin_ip":"192.0.2.2"}',
+      '{"region":"a","regi\\u006fn":"b"}',
+      '{"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,'
+        .. '"k14":14,"k15":15,"k16":16,"k17":17,"k17":18}',
+    } do
+      local res, err = request(envelope('{"succeeded":[' .. item .. '],"failed":[]}'), "batch")
+      assert.is_nil(res)
+      assert.are.equal("decode", err.kind)
+      assert.matches("duplicate key", err.message)
+    end
+  end)
+
+  it("raises for a shape it does not know, naming the option", function()
+    local c = fake:client { max_retries = 0 }
+    assert.has_error(function() c:request("GET", PATH, nil, { shape = "list" }) end,
+      'request: shape must be "batch" (a batch\'s succeeded and failed items)')
+    c:close()
+  end)
+
+  it("bulk_delete's entries are those records, completed: canonical IP, input, and nothing the server added", function()
+    fake:set_zone(H.ZONE, { { "2001:db8::1", "us-east-1", "aws" }, { "192.0.2.1", "us-east-1", "aws" } })
+    local value = { succeeded = { H.item("2001:DB8:0:0::1", { region = "us-east-1", vendor = "aws", note = "x",
+      input = "forged" }) }, failed = { H.item("192.0.2.1", { error = "busy", already_absent = true }) } }
+    fake:fault { body_override = H.envelope(value) }
+    local c = fake:client { max_retries = 0 }
+    local res = assert(c.cache.origin_cloud_regions.bulk_delete { zone_id = H.ZONE,
+      ips = { "2001:0db8::0001", "192.0.2.1" } })
+    c:close()
+    assert.are.same({ { origin_ip = "2001:db8::1", input = "2001:0db8::0001", region = "us-east-1", vendor = "aws" } },
+      res.value.succeeded)
+    assert.are.same({ { origin_ip = "192.0.2.1", input = "192.0.2.1", error = "busy" } }, res.value.failed)
+  end)
+end)

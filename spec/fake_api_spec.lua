@@ -377,6 +377,36 @@ describe("the fake API's origin cloud region endpoints", function()
       assert.are.equal(expected, text)
     end)
 
+    it("POST /__fake/zones/<id> adds mappings after the zone's, in parts; an IP mapped already changes nothing",
+      function()
+      local NEW = "fedcba9876543210fedcba9876543211"
+      local body, status = fake:control("POST", "/__fake/zones/" .. H.ZONE, cjson.encode {
+        m("192.0.2.7", "eu-west-1", "aws"), m("2001:DB8::7", "us-central1", "gcp") })
+      assert.are.equal(200, status)
+      assert.are.same({ ok = true, added = 2, count = 5 }, body)
+      local ips = {}
+      for i, e in ipairs(fake:zone(H.ZONE)) do ips[i] = e["origin-ip"] end
+      assert.are.same({ "192.0.2.1", "2001:db8::1", "203.0.113.5", "192.0.2.7", "2001:db8::7" }, ips)
+      -- the API sees them: a listing, then a delete of one added in the second part
+      local env = api("GET", "")
+      assert.are.equal(5, #(env.result.value or env.result))
+      body, status = fake:control("POST", "/__fake/zones/" .. H.ZONE, cjson.encode {
+        m("198.51.100.1", "us-east-1", "aws"), m("2001:db8::7", "us-east-1", "aws") })
+      assert.are.equal(400, status)
+      assert.matches("2001:db8::7 is mapped already", body.error)
+      assert.are.equal(5, #fake:zone(H.ZONE)) -- nothing of that part was added
+      -- an unknown zone is created; what is not a list of mappings is refused, naming the item
+      assert.are.same({ ok = true, added = 1, count = 1 },
+        (fake:control("POST", "/__fake/zones/" .. NEW, cjson.encode { m("192.0.2.9", "us-east-1", "aws") })))
+      body, status = fake:control("POST", "/__fake/zones/" .. NEW, '{"origin-ip":"192.0.2.10"}')
+      assert.are.equal(400, status)
+      assert.matches("JSON array", body.error)
+      body, status = fake:control("POST", "/__fake/zones/" .. NEW, cjson.encode { { region = "us-east-1" } })
+      assert.are.equal(400, status)
+      assert.matches("item 1", body.error)
+      assert.are.equal(1, #fake:zone(NEW))
+    end)
+
     it("answers a zone never seeded 403 code 10000, as Cloudflare answers a zone it does not know", function()
       local UNKNOWN = "fedcba9876543210fedcba9876543210"
       local denied = failure(10000, "Authentication error")

@@ -19,7 +19,7 @@ local util = require "cloudflare.util"
 
 local canonical, index_ips = ip.canonical, ip.index
 local array = json.array
-local new_table, merge_items = core.new_table, core.merge_items
+local new_table, merge_items, mark_sent = core.new_table, core.merge_items, core.mark_sent
 local format = string.format
 local argerror = util.argerror
 local decode_error = binder.decode_error
@@ -131,7 +131,7 @@ end
 -- absent_on_retry: after a retry, a failed IP may be one the first attempt deleted (its
 -- response lost) when it was mapped before the call (`listed`, or unknown without a listing).
 -- Nothing here reads a per-item error's wording: the contract publishes none.
-local function merge_batch(ctx, res, ledger, result, sent, retried, listed, absent_on_retry)
+local function merge_batch(ctx, res, ledger, result, sent, retried, listed, absent_on_retry, shaped)
   local value, where, fields
   if type(result) == "table" then value, where, fields = binder.unwrap(ctx.gen, result) end
   if type(value) ~= "table" or type(value.succeeded) ~= "table"
@@ -144,27 +144,16 @@ local function merge_batch(ctx, res, ledger, result, sent, retried, listed, abse
     return where .. ".succeeded and " .. where .. ".failed are missing"
   end
   local problem
-  local batch_of = ledger.batch_of
-  for i = 1, #sent do
-    local c = sent[i]
-    if batch_of[c] ~= true then batch_of[c] = sent end
-  end
+  mark_sent(ledger.batch_of, sent) -- on_send marked them, unless the transport skipped it
   -- every item, one by one, in C (core.merge_items): a malformed one is a problem named,
   -- never a reason to drop the others
   local absent = retried and absent_on_retry or false
   for _, list in ipairs { "succeeded", "failed" } do
     local p = merge_items(value[list], res.value[list], sent, ledger, list, where, list == "succeeded",
-      absent, listed)
+      absent, listed, shaped)
     problem = problem or p
   end
-  local out = res.value
-  local missing = 0
-  for i = 1, #sent do
-    if batch_of[sent[i]] ~= true then
-      out.pending[#out.pending + 1] = sent[i]
-      missing = missing + 1
-    end
-  end
+  local missing = core.unaccounted(ledger.batch_of, sent, res.value.pending)
   if missing > 0 and not problem then
     problem = format("the response accounts for %d of the %d IPs sent", #sent - missing, #sent)
   end
@@ -182,7 +171,7 @@ local LISTS = { "succeeded", "failed", "pending", "unsent" }
 -- inputs, overridden duplicates). An IP found in none is added as pending when it was sent,
 -- unsent when not. Returns a description of what was wrong, or nil.
 local function check_partition(res, ledger, order)
-  local where, ranks, rank_of, problem = {}, ledger.ranks, ledger.rank_of, nil
+  local where, ranks, rank_of, problem = new_table(0, #order), ledger.ranks, ledger.rank_of, nil
   for _, list in ipairs(LISTS) do
     for _, e in ipairs(res.value[list]) do
       local c = type(e) == "table" and e.origin_ip or e
@@ -271,8 +260,16 @@ function Run:__close()
   if self.ledger.progress then self.ledger.progress:done() end
 end
 
+-- A batch's answer is decoded straight into the records merge_items completes into entries
+-- (Client:request's shape "batch"); the caller's opts are not changed.
+local function batch_opts(opts)
+  local o = { shape = "batch" }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return o
+end
+
 local function new_run(ctx, a, ledger, absent_on_retry)
-  return setmetatable({ opts = a.opts, concurrency = a.concurrency or ctx.family.CONCURRENCY,
+  return setmetatable({ opts = batch_opts(a.opts), concurrency = a.concurrency or ctx.family.CONCURRENCY,
     absent_on_retry = absent_on_retry, ledger = ledger }, Run)
 end
 
@@ -338,11 +335,7 @@ local function run_batches(ctx, g, path, order, body_of, res, ledger, run)
     -- once it goes out, its IPs are this request's: a raise before the answer leaves them
     -- pending, not unsent
     local batch_of = ledger.batch_of
-    local function on_send()
-      for i = 1, #sent do
-        if batch_of[sent[i]] ~= true then batch_of[sent[i]] = sent end
-      end
-    end
+    local function on_send() mark_sent(batch_of, sent) end
     local result, info, attempts = binder.send(ctx, g.method, path, body_of(sent), run.opts,
       w and function(attempt, r, i)
         if r == nil then w:write(journal.outcome(batch, attempt, nil, i)) end
@@ -354,7 +347,7 @@ local function run_batches(ctx, g, path, order, body_of, res, ledger, run)
     end
     local ns, nf = #res.value.succeeded, #res.value.failed
     local problem = merge_batch(ctx, res, ledger, result, sent, attempts > 1, run.listed,
-      run.absent_on_retry)
+      run.absent_on_retry, info.shaped)
     if w then
       w:write(journal.outcome(batch, attempts, result, info, {
         succeeded = table.move(res.value.succeeded, ns + 1, #res.value.succeeded, 1, {}),

@@ -79,7 +79,7 @@ local DOCS = {
   { "client:close", "()",
     "Releases the client's connection. Idempotent; <close> and garbage collection do it too. "
     .. "Using a closed client raises." },
-  { "client:request", "(method, path[, body[, {timeout=, connect_timeout=}]]) -> result, info | nil, err",
+  { "client:request", "(method, path[, body[, {timeout=, connect_timeout=, shape=}]]) -> result, info | nil, err",
     "One raw HTTP request to base_url .. path (GET, POST, PUT, PATCH or DELETE, body a JSON "
     .. "string), with no retry, pacing or journal; the cache.origin_cloud_regions operations "
     .. "are built on it." },

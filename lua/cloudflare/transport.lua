@@ -127,7 +127,8 @@ local function stopped(sig, unsent)
 end
 
 --- t:send(method, path, body, opts[, on_attempt[, on_send]]) -> result, info, attempts |
---- nil, err, attempts. opts: max_retries, max_retry_wait, timeout, connect_timeout (per call).
+--- nil, err, attempts. opts: max_retries, max_retry_wait, timeout, connect_timeout (per call),
+--- shape (Client:request's: "batch" for a batch request).
 --- on_attempt(n, result, info_or_err) is called after every attempt (the journal records
 --- each one), on_send(n) right before attempt n goes out.
 --- err.unsent is true when no attempt can have been applied (see refused); a signal that
@@ -137,7 +138,7 @@ function Transport:send(method, path, body, opts, on_attempt, on_send)
   opts = opts or {}
   local max_retries = opts.max_retries or self.max_retries
   local max_wait = opts.max_retry_wait or self.max_retry_wait or M.default_max_retry_wait
-  local req_opts = { timeout = opts.timeout, connect_timeout = opts.connect_timeout }
+  local req_opts = { timeout = opts.timeout, connect_timeout = opts.connect_timeout, shape = opts.shape }
   local attempt, unsent = 0, true -- unsent: no attempt so far can have been applied
   local slots = self.slots
   while true do

@@ -59,7 +59,7 @@ M.TYPES = {
   yes = "boolean", verb = "string", items = "table[]", undo = "string", done = "string",
   would = "string", changed = "string", tail = "(fun(n: integer): string)",
   -- client:request and cloudflare.parallel's options
-  timeout = "number", connect_timeout = "number", concurrency = "integer",
+  timeout = "number", connect_timeout = "number", concurrency = "integer", shape = "\"batch\"",
   -- rate_limit (cloudflare.new) and on_wait's arguments
   per = "number", key = "string", redis = "string", shared = "boolean", reason = "string",
 }

@@ -10,7 +10,9 @@
  * One lua_State, built as the host builds it, serves the whole run. Each input goes through
  * cf_response_push; its two values are checked against the documented contract, then handed
  * to a fake transport under cloudflare.origin_cloud_regions.bind, and bulk_delete, list and
- * friends run on them (with fixed, valid arguments). Any Lua error there, or a broken
+ * friends run on them (with fixed, valid arguments). The same bytes are decoded again with the
+ * batch shape (runtime/cf_merge.c), which must agree with the plain decode, and that decode
+ * (a fresh one per request) is what the batch requests get. Any Lua error there, or a broken
  * invariant, is printed and abort()s, so libFuzzer records the input. Set
  * CFRUN_FUZZ_STRICT=1 to also abort on "soft" invariants (see spec/fuzz/README.md). */
 #include <lauxlib.h>
@@ -23,6 +25,7 @@
 
 #include "cf_http.h"
 #include "cf_lua.h"
+#include "cf_merge.h"
 #include "cf_response.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -70,10 +73,21 @@ static const char HARNESS[] =
     "local EDIT_EXP = expectations(EDIT_INPUTS, function(i) return EDIT_ITEMS[i].vendor ~= "
     "'nope' end)\n"
     "\n"
-    "-- the slot the harness fills: what cf_response_push returned for this input\n"
-    "local slot_r, slot_i\n"
+    "-- the slot the harness fills: what cf_response_push returned for this input, and a function\n"
+    "-- decoding it again with the shape a batch request asks for (a fresh decode per request, as\n"
+    "-- each real response is merged once)\n"
+    "local slot_r, slot_i, slot_shaped, shaped_i -- shaped_i: the error the last shaped decode gave\n"
     "local client = {}\n"
-    "function client.request() return slot_r, slot_i end -- called as client:request(...)\n"
+    "function client.request(_, _, _, _, opts) -- called as client:request(method, path, body, opts)\n"
+    "  if opts and opts.shape ~= nil then\n"
+    "    if opts.shape ~= 'batch' then error('INVARIANT: request: shape ' .. tostring(opts.shape)) end\n"
+    "    local r, i = slot_shaped()\n"
+    "    shaped_i = r == nil and i or nil\n"
+    "    return r, i\n"
+    "  end\n"
+    "  return slot_r, slot_i\n"
+    "end\n"
+
     "local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }\n"
     "local transport = { client = client, sends = 0 }\n"
     "function transport:send(method, path, body, opts, on_attempt)\n"
@@ -271,7 +285,7 @@ static const char HARNESS[] =
     "    return check_batch_result(res, exp, where, true)\n"
     "  else\n"
     "    check_error(err, where)\n"
-    "    if r == nil and err ~= i then fail('%s: err is not the transport error', where) end\n"
+    "    if r == nil and err ~= i and err ~= shaped_i then fail('%s: err is not the transport error', where) end\n"
     "    if r ~= nil and err.kind ~= 'decode' then fail('%s: kind %s for a result', where, "
     "err.kind) end\n"
     "    check_batch_result(partial, exp, where .. ' partial', false)\n"
@@ -294,7 +308,7 @@ static const char HARNESS[] =
     "    shape(res)\n"
     "  else\n"
     "    check_error(err, where)\n"
-    "    if r == nil and err ~= i then fail('%s: err is not the transport error', where) end\n"
+    "    if r == nil and err ~= i and err ~= shaped_i then fail('%s: err is not the transport error', where) end\n"
     "    if r ~= nil and err.kind ~= 'decode' then fail('%s: kind %s for a result', where, "
     "err.kind) end\n"
     "  end\n"
@@ -345,9 +359,69 @@ static const char HARNESS[] =
     "  end\n"
     "end\n"
     "\n"
-    "local function run(r, i, outcome, status, nbytes, input)\n"
+    "-- the shaped decode (runtime/cf_jsondec.c, cf_merge.c's batch shape) against the plain one:\n"
+    "-- the same success or error, and each object of a list named succeeded or failed the record\n"
+    "-- of what an entry keeps: origin_ip (origin-ip first), region and vendor or error, strings only\n"
+    "local LIST_KEEPS = { succeeded = { 'region', 'vendor' }, failed = { 'error' } }\n"
+    "local function deep_equal(a, b)\n"
+    "  if type(a) ~= 'table' or type(b) ~= 'table' then return a == b end\n"
+    "  for k, v in pairs(a) do if not deep_equal(v, b[k]) then return false end end\n"
+    "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+    "  return true\n"
+    "end\n"
+    "local function record_of(item, list)\n"
+    "  local rec = {}\n"
+    "  for _, k in ipairs { 'origin-ip', 'origin_ip' } do\n"
+    "    if rec.origin_ip == nil and type(item[k]) == 'string' then rec.origin_ip = item[k] end\n"
+    "  end\n"
+    "  for _, k in ipairs(LIST_KEEPS[list]) do\n"
+    "    if type(item[k]) == 'string' then rec[k] = item[k] end\n"
+    "  end\n"
+    "  return rec\n"
+    "end\n"
+    "local function same_shaped(plain, shaped, where, list)\n"
+    "  -- an element of a shaped list: its record when it was an object, else decoded as usual\n"
+    "  if list and type(plain) == 'table' and deep_equal(record_of(plain, list), shaped) then return end\n"
+    "  if type(plain) ~= type(shaped) then fail('%s: %s, shaped %s', where, type(plain), type(shaped)) end\n"
+    "  if type(plain) ~= 'table' then\n"
+    "    if plain ~= shaped and not (plain ~= plain and shaped ~= shaped) then fail('%s: values differ', where) end\n"
+    "    return\n"
+    "  end\n"
+    "  for k, v in pairs(plain) do\n"
+    "    local named = type(v) == 'table' and LIST_KEEPS[k] and k or nil\n"
+    "    if named then\n"
+    "      for j, e in pairs(v) do same_shaped(e, shaped[k][j], where .. '.' .. k .. '[' .. tostring(j) .. ']', named) end\n"
+    "      for j in pairs(shaped[k]) do\n"
+    "        if v[j] == nil then fail('%s.%s: shaped has [%s] more', where, k, tostring(j)) end\n"
+    "      end\n"
+    "    else\n"
+    "      same_shaped(v, shaped[k], where .. '.' .. tostring(k))\n"
+    "    end\n"
+    "  end\n"
+    "  for k in pairs(shaped) do\n"
+    "    if plain[k] == nil then fail('%s: shaped has %s more', where, tostring(k)) end\n"
+    "  end\n"
+    "end\n"
+    "local function check_shaped(r, i, shaped, outcome, status, nbytes)\n"
+    "  local sr, si = shaped()\n"
+    "  check_response(sr, si, outcome, status, nbytes)\n"
+    "  if (r == nil) ~= (sr == nil) then fail('shaped decode: %s where the plain one %s', tostring(sr), tostring(r)) end\n"
+    "  if r == nil then\n"
+    "    if si.kind ~= i.kind or si.message ~= i.message then\n"
+    "      fail('shaped decode: error %s %q, plain %s %q', si.kind, si.message, i.kind, i.message)\n"
+    "    end\n"
+    "    return\n"
+    "  end\n"
+    "  if si.shaped ~= true then fail('shaped decode: info.shaped is not true') end\n"
+    "  same_shaped(r, sr, 'result')\n"
+    "end\n"
+    "\n"
+    "local function run(r, i, outcome, status, nbytes, input, shaped)\n"
     "  current_input, run_id = input, run_id + 1\n"
     "  check_response(r, i, outcome, status, nbytes)\n"
+    "  check_shaped(r, i, shaped, outcome, status, nbytes)\n"
+    "  slot_shaped = shaped\n"
+
     "  check_list_file(input)\n"
     "  slot_r, slot_i = r, i\n"
     "  if r == nil then\n"
@@ -419,7 +493,7 @@ static const char HARNESS[] =
     "    check_error(v2lerr, 'v2 list')\n"
     "  end\n"
     "  encode_all(vres, verr, vpartial, wres, werr, wpartial, v2l, v2lerr)\n"
-    "  slot_r, slot_i = nil, nil\n"
+    "  slot_r, slot_i, slot_shaped = nil, nil, nil\n"
     "end\n"
     "\n"
     "local function summary()\n"
@@ -459,6 +533,16 @@ static int push_response(lua_State *S)
         abort();
     }
     return 2;
+}
+
+/* The same response decoded with the batch shape (upvalue 1: the cf_response): what a batch
+ * request, which asks for it, gets back. */
+static int push_shaped(lua_State *S)
+{
+    cf_response r = *(const cf_response *)lua_touserdata(S, lua_upvalueindex(1));
+    r.shape = cf_merge_shape("batch");
+    lua_settop(S, 0);
+    return cf_response_push(S, &r);
 }
 
 /* Coverage of the Lua modules for libFuzzer, which sees only C edges: a line hook counts
@@ -607,7 +691,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lua_pushinteger(L, r.status);
         lua_pushinteger(L, (lua_Integer)body_len);
         lua_pushlstring(L, (const char *)data, size);
-        status = cf_pcall(L, 6, 0);
+        lua_pushlightuserdata(L, &r);
+        lua_pushcclosure(L, push_shaped, 1);
+        status = cf_pcall(L, 7, 0);
         if (status != LUA_OK && status != LUA_ERRMEM)
             die("unexpected Lua error in the Lua layer (origin_cloud_regions, json)");
     } else if (status != LUA_ERRMEM) { /* raising is allowed only when memory runs out */

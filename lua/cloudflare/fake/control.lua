@@ -263,6 +263,24 @@ local ROUTES = {
       server.state:replace(id, mappings)
       return 200, server.state:listing(id)
     end,
+    POST = function(server, req, id)
+      if not state.valid_zone_id(id) then
+        return ctl_error(400, "invalid zone id '" .. id .. "' (1 to 32 letters or digits)")
+      end
+      local list, err = decode_body(req, "array")
+      if not list then
+        return ctl_error(400, err)
+      end
+      local mappings, problem = wire.validated(state.mappings_from_list, list, "zone " .. id, wire.rfc3339_now())
+      if not mappings then
+        return ctl_error(400, problem)
+      end
+      local ok, dup = server.state:extend(id, mappings)
+      if not ok then
+        return ctl_error(400, dup)
+      end
+      return 200, { ok = true, added = #mappings, count = #state.live(server.state.zones[id]) }
+    end,
   } },
   { path = "^/__fake/faults$", methods = {
     GET = function(server)

@@ -347,6 +347,26 @@ function State:replace(id, mappings)
   self.zones[id] = new_zone(id, mappings)
 end
 
+-- Adds mappings after the zone's (an unknown zone is created with them): a zone larger than
+-- one control request's body is seeded in parts. nil, message when one of their IPs is mapped
+-- already (the zone is then unchanged).
+function State:extend(id, mappings)
+  local zone = self.zones[id]
+  if not zone then
+    self:replace(id, mappings)
+    return true
+  end
+  for _, m in ipairs(mappings) do
+    if find(zone, m.ip) then
+      return nil, string.format("zone %s: %s is mapped already", id, m.ip)
+    end
+  end
+  local all = live(zone)
+  table.move(mappings, 1, #mappings, #all + 1, all)
+  self.zones[id] = new_zone(id, all)
+  return true
+end
+
 -- The control API's view of a zone (always with the hyphenated key); [] for an unknown one.
 function State:listing(id)
   local zone = self.zones[id]
