@@ -56,16 +56,42 @@ static int cf_core_rate_dir(lua_State *L)
     return 1;
 }
 
-/* core.rate_prune(dir, prefix, max_age): removes the files of dir named prefix* that nobody
- * wrote for max_age seconds (budgets of credentials or fakes gone); returns how many. */
+/* Whether dir/.prune-<prefix> says a prune ran less than `every` seconds ago; else marks one
+ * now (creating the stamp, or setting its time). Two processes may both prune: harmless. */
+static int pruned_lately(int dfd, const char *prefix, lua_Number every, time_t now)
+{
+    char stamp[PATH_MAX];
+    struct stat st;
+    if (snprintf(stamp, sizeof stamp, ".prune-%s", prefix) >= (int)sizeof stamp)
+        return 0;
+    if (fstatat(dfd, stamp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        (lua_Number)(now - st.st_mtime) < every && st.st_mtime <= now)
+        return 1;
+    int fd = openat(dfd, stamp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        futimens(fd, NULL);
+        close(fd);
+    }
+    return 0;
+}
+
+/* core.rate_prune(dir, prefix, max_age[, every]) -> n: removes the files of dir named prefix*
+ * that nobody wrote for max_age seconds (budgets of credentials or fakes gone); returns how
+ * many. With `every`, at most one prune per `every` seconds (a stamp file in dir says when the
+ * last one ran): scanning a directory of hundreds of budgets cost milliseconds at every start. */
 static int cf_core_rate_prune(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
     size_t plen;
     const char *prefix = luaL_checklstring(L, 2, &plen);
     lua_Number max_age = luaL_checknumber(L, 3);
+    lua_Number every = luaL_optnumber(L, 4, 0);
     DIR *d = opendir(dir);
     lua_Integer removed = 0;
+    if (d && every > 0 && pruned_lately(dirfd(d), prefix, every, time(NULL))) {
+        closedir(d);
+        d = NULL;
+    }
     if (d) {
         time_t now = time(NULL);
         struct dirent *e;

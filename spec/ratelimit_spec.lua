@@ -222,10 +222,11 @@ describe("one rate budget per user on a machine", function()
     assert.are.equal(0, count_429(fake))
     assert.are.equal(90, fake:stats().requests)
     -- a state file of the user's, 0600, named by a digest (never the token)
-    local p = io.popen("ls -A " .. q(xdg .. "/cfrun") .. "; stat -c %a " .. q(xdg) .. "/cfrun/rate-*")
+    local p = io.popen("LC_ALL=C ls -A " .. q(xdg .. "/cfrun") .. "; stat -c %a " .. q(xdg) .. "/cfrun/rate-*")
     local listing = p:read("a")
     p:close()
-    assert.matches("^rate%-%x+%-30%-2%.json\n600\n$", listing)
+    -- and the stamp of the last prune of stale budgets (core.rate_prune's `every`)
+    assert.matches("^%.prune%-rate%-\nrate%-%x+%-30%-2%.json\n600\n$", listing)
     assert.is_nil(listing:find(H.TOKEN, 1, true))
 
     -- the same load, each process on a budget of its own (the per-process pacing of old)
@@ -451,5 +452,52 @@ describe("jobs and the rate limit", function()
     assert.are.equal("60\n", out)
     os.remove(script)
     fake:stop()
+  end)
+end)
+
+describe("core.rate_prune (runtime/cf_ratestate.c)", function()
+  local core = require "cloudflare.core"
+  local dir
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 " .. dir))
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  local function touch(name, age)
+    assert(io.open(dir .. "/" .. name, "w")):close()
+    assert(os.execute(string.format("touch -d '@%d' %s/%s", os.time() - age, dir, name)))
+  end
+  local function exists(name)
+    local f = io.open(dir .. "/" .. name)
+    if f then f:close() end
+    return f ~= nil
+  end
+
+  it("removes the budgets nobody wrote for max_age seconds, and only files of the prefix", function()
+    touch("rate-old.json", 7200)
+    touch("rate-new.json", 10)
+    touch("other-old.json", 7200)
+    assert.are.equal(1, core.rate_prune(dir, "rate-", 3600))
+    assert.is_false(exists("rate-old.json"))
+    assert.is_true(exists("rate-new.json"))
+    assert.is_true(exists("other-old.json"))
+    assert.is_false(exists(".prune-rate-")) -- no `every`: no stamp, a prune at every call
+  end)
+
+  it("with `every`, looks at most once per `every` seconds, as its stamp file says", function()
+    touch("rate-a.json", 7200)
+    assert.are.equal(1, core.rate_prune(dir, "rate-", 3600, 600))
+    assert.is_true(exists(".prune-rate-"))
+    touch("rate-b.json", 7200)
+    assert.are.equal(0, core.rate_prune(dir, "rate-", 3600, 600)) -- pruned moments ago
+    assert.is_true(exists("rate-b.json"))
+    touch(".prune-rate-", 601) -- the last prune is older than `every`
+    assert.are.equal(1, core.rate_prune(dir, "rate-", 3600, 600))
+    assert.is_false(exists("rate-b.json"))
+    touch(".prune-rate-", -3600) -- a stamp in the future (a clock set back) does not stop it
+    touch("rate-c.json", 7200)
+    assert.are.equal(1, core.rate_prune(dir, "rate-", 3600, 600))
   end)
 end)

@@ -246,9 +246,10 @@ describe("the job lock", function()
     local _, err, code = H.run({ "--job", DELETE, "192.0.2.1" }, { env = env { XDG_RUNTIME_DIR = xdg } })
     assert.are.equal(0, code, err)
     assert.are.equal("700", sh("stat -c %a " .. q(ldir)))
-    -- the job's lock and, as the rate budget's state is kept there too, its file (0600)
-    local names = sh("ls -A " .. q(ldir))
-    assert.matches("^[^\n]+%.lock\nrate%-%x+%-1200%-300%.json$", names)
+    -- the job's lock and, as the rate budget's state is kept there too, its file (0600), and
+    -- the stamp of the last prune of stale budgets
+    local names = sh("LC_ALL=C ls -A " .. q(ldir))
+    assert.matches("^%.prune%-rate%-\n[^\n]+%.lock\nrate%-%x+%-1200%-300%.json$", names)
     assert.are.equal("600", sh("stat -c %a " .. q(ldir) .. "/rate-*"))
     for _, mode in ipairs { "777", "720", "702" } do
       assert(os.execute("rm -rf " .. q(ldir) .. " && mkdir " .. q(ldir) .. " && chmod " .. mode .. " " .. q(ldir)))

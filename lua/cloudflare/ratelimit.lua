@@ -219,7 +219,8 @@ local function local_store(name)
   local dir, err = core.rate_dir()
   local store
   if dir then
-    core.rate_prune(dir, "rate-", 3600) -- budgets nobody used for an hour are stale
+    -- budgets nobody used for an hour are stale; looked for at most every 10 minutes
+    core.rate_prune(dir, "rate-", 3600, 600)
     store, err = file_store(dir .. "/rate-" .. name .. ".json")
   end
   if not store then
