@@ -6,7 +6,8 @@
 -- usage (from the repository root): cfrun bench/bench.lua [SCENARIO ...]
 --   SCENARIO: 1 cold start, 2 one zone of 3,500 IPs, 3 concurrency (runs 1 too: its ideal adds
 --   cfrun's cold start), 4 instructions per request, 5 the fake's capacity, 6 a paginated list,
---   7 scaling to 35,000 and 350,000 IPs (runs 1 too: its memory per IP is above a cold start).
+--   7 scaling to 35,000 and 350,000 IPs (runs 1 too: its memory per IP is above a cold start),
+--   8 cloudflare.iplist.read against an io.lines loop (bench/iplist.lua).
 --   Default: all. Every scenario runs on the current API generation (v2) and on v1; the
 --   report goes to bench/out/report.md and into docs/benchmarks.md (between its markers).
 -- environment (bench/run sets it): BENCH_RUNS (default 5), BENCH_WRK_SECONDS (default 5), and
@@ -356,6 +357,18 @@ function scenario.scaling(fast, cold_rss_kb)
   return { cold_rss_kb = cold_rss_kb, rows = rows }
 end
 
+-- bench/iplist.lua under the cfrun measured: its two figures (CPU time of reading 350,000 IPs).
+function scenario.iplist()
+  local text = H.capture(H.command { CFRUN, "bench/iplist.lua", "350000", tostring(2 * RUNS - 1) } .. " 2>&1")
+  local out = { ips = 350000, runs = 2 * RUNS - 1 }
+  for name, ms_, ns in text:gmatch("\n%s+(%S+[^\n]-)%s%s+([%d.]+) ms%s+(%d+) ns per line") do
+    out[#out + 1] = { name = name, ms = tonumber(ms_), ns_per_line = tonumber(ns) }
+  end
+  if #out ~= 2 then error("bench/iplist.lua: unexpected output:\n" .. text, 0) end
+  log("s8 %s %.1f ms, %s %.1f ms", out[1].name, out[1].ms, out[2].name, out[2].ms)
+  return out
+end
+
 ---------------------------------------------------------------------------------------------
 -- The machine and the versions of everything measured
 
@@ -426,6 +439,9 @@ local function targets(s)
     local c = s.instructions
     add("scenario 4: cfrun instructions per request / curl's", c.cfrun.per_request / c.curl.per_request, 2)
     add("scenario 4, v1: cfrun instructions per request / curl's", c.cfrun_v1.per_request / c.curl_v1.per_request, 2)
+  end
+  if s.iplist then
+    add("scenario 8: iplist.read CPU / io.lines loop CPU", s.iplist[2].ms / s.iplist[1].ms, 1)
   end
   if s.scaling then
     for _, row in ipairs(s.scaling.rows) do
@@ -616,6 +632,21 @@ function SECTIONS.scaling(c)
   }, "\n")
 end
 
+function SECTIONS.iplist(c)
+  local rows = {}
+  for _, t in ipairs(c) do
+    rows[#rows + 1] = { "`" .. t.name .. "`", string.format("%.1f", t.ms), tostring(t.ns_per_line),
+      times(t.ms / c[1].ms) }
+  end
+  return table.concat({
+    string.format("## Scenario 8: reading %d IPs from a file (medians of %d in-process runs)\n", c.ips, c.runs),
+    md_table({ "", "CPU (ms)", "ns per line", "÷ the io.lines loop" }, rows),
+    "\nbench/iplist.lua: `cloudflare.iplist.read(path)` (each line checked and trimmed, a CRLF file read as an LF "
+      .. "one) against `for line in io.lines(path) do ips[#ips + 1] = line end`, on one file of IPv4 addresses, "
+      .. "the two taking turns.",
+  }, "\n")
+end
+
 local function report(r)
   local m = r.machine
   local out = {
@@ -631,7 +662,8 @@ local function report(r)
       { "valgrind", m.versions.valgrind }, { "wrk", m.versions.wrk }, { "repository HEAD", m.repository_head },
     }),
   }
-  for _, name in ipairs { "cold_start", "one_zone", "concurrency", "instructions", "capacity", "list", "scaling" } do
+  for _, name in ipairs { "cold_start", "one_zone", "concurrency", "instructions", "capacity", "list", "scaling",
+    "iplist" } do
     if r.scenarios[name] then out[#out + 1] = "\n" .. SECTIONS[name](r.scenarios[name], r) end
   end
   local rows = {}
@@ -725,10 +757,10 @@ end
 
 local wanted, all = {}, #arg == 0
 for _, a in ipairs(arg) do
-  if not a:match("^[1-7]$") then error("usage: cfrun bench/bench.lua [1-7 ...]", 0) end
+  if not a:match("^[1-8]$") then error("usage: cfrun bench/bench.lua [1-8 ...]", 0) end
   wanted[tonumber(a)] = true
 end
-if all then wanted = { true, true, true, true, true, true, true } end
+if all then wanted = { true, true, true, true, true, true, true, true } end
 wanted[1] = wanted[1] or wanted[3] or wanted[7]
 
 local fast = H.start_fake(CFRUN, TOKEN, 0)
@@ -743,6 +775,7 @@ local ok, err = pcall(function()
   if wanted[5] then s.capacity = scenario.capacity(fast, slow) end
   if wanted[6] then s.list = scenario.list(fast) end
   if wanted[7] then s.scaling = scenario.scaling(fast, s.cold_start.tools.cfrun.maxrss_kb) end
+  if wanted[8] then s.iplist = scenario.iplist() end
 end)
 fast:stop()
 slow:stop()
