@@ -724,7 +724,7 @@ local function plot_scaling(c)
       string.format("plot '%s' using 1:%d with linespoints pt 7 lw 2 lc '%s' notitle", dat, col, colour) }, "\n")
   end
   local script = table.concat({
-    "set terminal pngcairo size 1200,420 font 'sans,10'",
+    "set terminal pngcairo size 1200,420 font 'sans,10' noenhanced", -- bulk_delete, not bulk subscript d
     "set output '" .. SCALING_PLOT .. "'",
     "set multiplot layout 1,3 title 'cfrun, one bulk_delete (concurrency 1): cost per IP'",
     "set logscale x", "set xrange [2500:500000]", "set xtics ('3,500' 3500, '35,000' 35000, '350,000' 350000)",
