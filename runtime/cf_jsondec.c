@@ -272,6 +272,15 @@ static int key(dec *d)
     return 1;
 }
 
+/* The key of an object's member, pushed as key() pushes it (room made for its value too). */
+static int member_key(dec *d)
+{
+    luaL_checkstack(d->L, 4, "JSON object too large");
+    if (d->p >= d->end || *d->p != '"')
+        return fail(d, "expected a string key in an object", d->p);
+    return key(d);
+}
+
 static int number(dec *d)
 {
     const char *s = d->p, *q = s;
@@ -374,7 +383,35 @@ static int duplicate(dec *d, int idx, const char *open)
     return fail(d, "duplicate key", open);
 }
 
+/* After a member or an element: 1 past a ',' (another follows), 0 past `close`, -1 (failed,
+ * with msg) at anything else. */
+static int separator(dec *d, char close, const char *msg)
+{
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+        d->p++;
+        skip_ws(d);
+        return 1;
+    }
+    if (d->p < d->end && *d->p == close) {
+        d->p++;
+        return 0;
+    }
+    fail(d, msg, d->p);
+    return -1;
+}
+
 static int item(dec *d, int l);
+
+/* parse(d, l), one level deeper, under the depth limit: a shaped list, or one of its records. */
+static int nested(dec *d, int (*parse)(dec *, int), int l)
+{
+    if (++d->depth > CF_JSON_MAX_DEPTH)
+        return fail(d, "nested deeper than 1000 levels", d->p);
+    int ok = parse(d, l);
+    d->depth--;
+    return ok;
+}
 
 /* An array; l >= 0: a list of the shape, whose object elements are its records. */
 static int array(dec *d, int l)
@@ -392,29 +429,18 @@ static int array(dec *d, int l)
     }
     for (;;) {
         luaL_checkstack(L, 4, "JSON array too long");
-        if (l >= 0 && d->p < d->end && *d->p == '{') {
-            if (++d->depth > CF_JSON_MAX_DEPTH)
-                return fail(d, "nested deeper than 1000 levels", d->p);
-            if (!item(d, l))
-                return 0;
-            d->depth--;
-        } else if (!value(d)) {
+        if (!(l >= 0 && d->p < d->end && *d->p == '{' ? nested(d, item, l) : value(d)))
             return 0;
-        }
         if (++pending == FLUSH) {
             flush_array(L, t, &n, pending);
             pending = 0;
         }
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            skip_ws(d);
-        } else if (d->p < d->end && *d->p == ']') {
-            d->p++;
+        int more = separator(d, ']', "expected ',' or ']' in an array");
+        if (more < 0)
+            return 0;
+        if (!more) {
             flush_array(L, t, &n, pending);
             return 1;
-        } else {
-            return fail(d, "expected ',' or ']' in an array", d->p);
         }
     }
 }
@@ -438,10 +464,7 @@ static int object(dec *d)
         return 1;
     }
     for (;;) {
-        luaL_checkstack(L, 4, "JSON object too large");
-        if (d->p >= d->end || *d->p != '"')
-            return fail(d, "expected a string key in an object", d->p);
-        if (!key(d))
+        if (!member_key(d))
             return 0;
         if (d->slot < 0)
             lookup = 1;
@@ -460,31 +483,20 @@ static int object(dec *d)
             const char *k = d->slot >= 0 ? NULL : lua_tolstring(L, -1, &len);
             l = k ? list_named(d->shape, k, len) : d->list_of[d->slot];
         }
-        if (l >= 0) {
-            if (++d->depth > CF_JSON_MAX_DEPTH)
-                return fail(d, "nested deeper than 1000 levels", d->p);
-            if (!array(d, l))
-                return 0;
-            d->depth--;
-        } else if (!value(d)) {
+        if (!(l >= 0 ? nested(d, array, l) : value(d)))
             return 0;
-        }
         if (++pending == FLUSH) {
             if ((dup = flush_object(L, t, pending, lookup)) != 0)
                 return duplicate(d, dup, open);
             pending = 0;
         }
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            skip_ws(d);
-        } else if (d->p < d->end && *d->p == '}') {
-            d->p++;
+        int more = separator(d, '}', "expected ',' or '}' in an object");
+        if (more < 0)
+            return 0;
+        if (!more) {
             if ((dup = flush_object(L, t, pending, lookup)) != 0)
                 return duplicate(d, dup, open);
             return 1;
-        } else {
-            return fail(d, "expected ',' or '}' in an object", d->p);
         }
     }
 }
@@ -546,10 +558,7 @@ static int item(dec *d, int l)
         d->p++;
     } else {
         for (;;) {
-            luaL_checkstack(L, 4, "JSON object too large");
-            if (d->p >= d->end || *d->p != '"')
-                return fail(d, "expected a string key in an object", d->p);
-            if (!key(d))
+            if (!member_key(d))
                 return 0;
             int m = -1;
             if (d->slot < 0) {
@@ -578,16 +587,11 @@ static int item(dec *d, int l)
                 general = 1;
                 pending = 0;
             }
-            skip_ws(d);
-            if (d->p < d->end && *d->p == ',') {
-                d->p++;
-                skip_ws(d);
-            } else if (d->p < d->end && *d->p == '}') {
-                d->p++;
+            int more = separator(d, '}', "expected ',' or '}' in an object");
+            if (more < 0)
+                return 0;
+            if (!more)
                 break;
-            } else {
-                return fail(d, "expected ',' or '}' in an object", d->p);
-            }
         }
     }
     if (general) {

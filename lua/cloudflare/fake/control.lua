@@ -222,6 +222,22 @@ local function decode_body(req, kind)
   return v
 end
 
+-- The mappings a PUT or POST /__fake/zones/<id> carries, or nil, status, answer.
+local function zone_body(req, id)
+  if not state.valid_zone_id(id) then
+    return nil, ctl_error(400, "invalid zone id '" .. id .. "' (1 to 32 letters or digits)")
+  end
+  local list, err = decode_body(req, "array")
+  if not list then
+    return nil, ctl_error(400, err)
+  end
+  local mappings, problem = wire.validated(state.mappings_from_list, list, "zone " .. id, wire.rfc3339_now())
+  if not mappings then
+    return nil, ctl_error(400, problem)
+  end
+  return mappings
+end
+
 -- by_status: { ["200"] = n, ... }; in_flight: API requests being answered now (latency and
 -- delays included), peak_in_flight its highest value: how concurrent the clients really were.
 function C.new_stats()
@@ -249,31 +265,17 @@ local ROUTES = {
       return 200, server.state:listing(id)
     end,
     PUT = function(server, req, id)
-      if not state.valid_zone_id(id) then
-        return ctl_error(400, "invalid zone id '" .. id .. "' (1 to 32 letters or digits)")
-      end
-      local list, err = decode_body(req, "array")
-      if not list then
-        return ctl_error(400, err)
-      end
-      local mappings, problem = wire.validated(state.mappings_from_list, list, "zone " .. id, wire.rfc3339_now())
+      local mappings, status, err = zone_body(req, id)
       if not mappings then
-        return ctl_error(400, problem)
+        return status, err
       end
       server.state:replace(id, mappings)
       return 200, server.state:listing(id)
     end,
     POST = function(server, req, id)
-      if not state.valid_zone_id(id) then
-        return ctl_error(400, "invalid zone id '" .. id .. "' (1 to 32 letters or digits)")
-      end
-      local list, err = decode_body(req, "array")
-      if not list then
-        return ctl_error(400, err)
-      end
-      local mappings, problem = wire.validated(state.mappings_from_list, list, "zone " .. id, wire.rfc3339_now())
+      local mappings, status, err = zone_body(req, id)
       if not mappings then
-        return ctl_error(400, problem)
+        return status, err
       end
       local ok, dup = server.state:extend(id, mappings)
       if not ok then
